@@ -1,0 +1,197 @@
+//! The NATS relay: publishes every committed event, in log order, to JetStream subject
+//! `events.{context}.{stream_type}.{event_type}` with `Nats-Msg-Id` = event id, so JetStream
+//! drops the copies a retry sends again. It keeps its own checkpoint and only moves it past events
+//! JetStream acknowledged; while NATS is down it waits and retries, and commands never wait on it.
+
+use crate::consumer::{advance_checkpoint, lag, load_checkpoint, try_lease};
+use crate::metrics::METRICS;
+use crate::shutdown::Shutdown;
+use crate::store::{EventStore, LogPosition, RecordedEvent};
+use crate::PgEventStore;
+use async_nats::jetstream::{self, context::Publish};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The JetStream stream that captures `events.>`.
+    pub stream_name: String,
+    pub subject_prefix: String,
+    /// Consumer name of the relay's checkpoint and lease.
+    pub consumer_name: String,
+    pub batch_size: i64,
+    pub poll_interval: Duration,
+    /// JetStream's de-duplication window; retries after an outage shorter than this are dropped.
+    pub duplicate_window: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            stream_name: "EVENTS".into(),
+            subject_prefix: "events".into(),
+            consumer_name: "nats-relay".into(),
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+            duplicate_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A subject token may not hold `.`, `*`, `>` or white space.
+fn token(s: &str) -> String {
+    s.chars().map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() { '_' } else { c }).collect()
+}
+
+/// `events.{context}.{stream_type}.{event_type}`; the stream type is stored as `{context}.{type}`.
+pub fn subject_for(prefix: &str, event: &RecordedEvent) -> String {
+    let (context, stream_type) = event.stream_type.split_once('.').unwrap_or(("default", &event.stream_type));
+    format!("{prefix}.{}.{}.{}", token(context), token(stream_type), token(&event.event_type))
+}
+
+pub struct NatsRelay {
+    store: PgEventStore,
+    js: jetstream::Context,
+    config: RelayConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl NatsRelay {
+    pub fn new(store: PgEventStore, client: async_nats::Client, config: RelayConfig) -> Self {
+        let mut js = jetstream::new(client);
+        js.set_timeout(Duration::from_secs(5));
+        METRICS.describe("relay_published_total", "counter", "Events the NATS relay published and JetStream acknowledged.");
+        METRICS.describe("relay_lag_events", "gauge", "Committed events not yet acknowledged by JetStream.");
+        METRICS.describe("relay_lag_seconds", "gauge", "Age of the oldest event not yet acknowledged by JetStream.");
+        Self { store, js, config }
+    }
+
+    /// Creates the JetStream stream if it does not exist.
+    pub async fn ensure_stream(&self) -> Result<(), RelayError> {
+        self.js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: self.config.stream_name.clone(),
+                subjects: vec![format!("{}.>", self.config.subject_prefix)],
+                duplicate_window: self.config.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| RelayError::Nats(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Publishes one batch after `from`; returns the checkpoint to keep (only past acknowledged
+    /// events) and the error that stopped it, if any.
+    pub async fn publish_batch(&self, from: LogPosition) -> Result<(LogPosition, Option<RelayError>), RelayError> {
+        let batch = self.store.read_all(from, self.config.batch_size, None).await?;
+        if batch.events.is_empty() {
+            return Ok((batch.checkpoint, None));
+        }
+        let mut acks = Vec::with_capacity(batch.events.len());
+        for event in &batch.events {
+            let payload = serde_json::to_vec(event).expect("event serialises");
+            let publish = Publish::build().payload(payload.into()).message_id(event.event_id.to_string());
+            match self.js.send_publish(subject_for(&self.config.subject_prefix, event), publish).await {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    acks.clear();
+                    return Ok((from, Some(RelayError::Nats(e.to_string()))));
+                }
+            }
+        }
+        // Acknowledgements arrive in publish order; keep the acknowledged prefix.
+        let mut reached = from;
+        for (event, ack) in batch.events.iter().zip(acks) {
+            match ack.await {
+                Ok(_) => {
+                    reached = event.log_position();
+                    METRICS.inc("relay_published_total", &[], 1.0);
+                }
+                Err(e) => return Ok((reached, Some(RelayError::Nats(e.to_string())))),
+            }
+        }
+        Ok((batch.checkpoint.max(reached), None))
+    }
+
+    /// Runs until shutdown: waits for the lease, then relays forever.
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let pool = self.store.pool().clone();
+        let name = self.config.consumer_name.clone();
+        'lease: loop {
+            let _lease = match try_lease(&pool, &name).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) | Err(_) => {
+                    if shutdown.sleep(self.config.poll_interval * 4).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let mut backoff = Duration::from_millis(100);
+            while let Err(error) = self.ensure_stream().await {
+                tracing::warn!(%error, "JetStream stream not ready; retrying");
+                if shutdown.sleep(backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            let mut at = match load_checkpoint(&pool, &name).await {
+                Ok(cp) => cp.position,
+                Err(_) => continue 'lease,
+            };
+            backoff = Duration::from_millis(100);
+            loop {
+                if shutdown.is_set() {
+                    return;
+                }
+                let seen = self.store.wake().current();
+                let (next, error) = match self.publish_batch(at).await {
+                    Ok(r) => r,
+                    Err(e) => (at, Some(e)),
+                };
+                if next != at {
+                    let saved = async {
+                        let mut conn = pool.acquire().await?;
+                        advance_checkpoint(&mut conn, &name, at, next).await
+                    }
+                    .await;
+                    match saved {
+                        Ok(true) => at = next,
+                        // Someone else moved our checkpoint (lease lost): start over.
+                        Ok(false) | Err(_) => continue 'lease,
+                    }
+                }
+                if let Ok((events, seconds)) = lag(&pool, at, None).await {
+                    METRICS.set("relay_lag_events", &[], events as f64);
+                    METRICS.set("relay_lag_seconds", &[], seconds);
+                }
+                match error {
+                    Some(error) => {
+                        tracing::warn!(%error, "relay: NATS refused or unreachable; retrying");
+                        if shutdown.sleep(backoff).await {
+                            return;
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    None => {
+                        backoff = Duration::from_millis(100);
+                        if next == at {
+                            tokio::select! {
+                                _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
+                                _ = shutdown.wait() => return,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The one integration test binary: every system test, against a real PostgreSQL and real NATS.
+
+mod engine;
