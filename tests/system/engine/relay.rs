@@ -14,17 +14,20 @@ use system_tests::nats::NatsServer;
 use system_tests::TestDb;
 use uuid::Uuid;
 
-async fn log_order(store: &PgEventStore) -> Vec<Uuid> {
+/// The log's order, once `want` events are readable (the horizon is cluster-wide).
+async fn log_order(store: &PgEventStore, want: usize) -> Vec<Uuid> {
     let mut at = LogPosition::START;
     let mut ids = Vec::new();
-    loop {
+    for _ in 0..1000 {
         let b = store.read_all(at, 1000, None).await.unwrap();
-        if b.events.is_empty() {
-            return ids;
-        }
         at = b.checkpoint;
         ids.extend(b.events.iter().map(|e| e.event_id));
+        if ids.len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    ids
 }
 
 async fn stream_contents(url: &str, want: usize) -> Vec<(Uuid, String)> {
@@ -91,7 +94,7 @@ async fn the_relay_publishes_in_order_and_catches_up_after_nats_restarts() {
     nats.resume().await;
     write("c", 50).await;
 
-    let expected = log_order(&store).await;
+    let expected = log_order(&store, 400).await;
     assert_eq!(expected.len(), 400);
     let mut got = Vec::new();
     for _ in 0..100 {

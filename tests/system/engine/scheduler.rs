@@ -58,10 +58,10 @@ struct Flaky(std::sync::atomic::AtomicU32);
 impl Dispatcher for Flaky {
     fn dispatch<'a>(&'a self, command: &'a ScheduledCommand) -> futures::future::BoxFuture<'a, Result<DispatchOutcome, String>> {
         Box::pin(async move {
-            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match command.command.as_str() {
                 "refuse" => Ok(DispatchOutcome::Refused("already done".into())),
-                _ if n == 0 => Err("provider unreachable".into()),
+                // "work" fails the first time it is tried, whatever the order of dispatch.
+                _ if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => Err("provider unreachable".into()),
                 _ => Ok(DispatchOutcome::Done(serde_json::json!({ "ok": true }))),
             }
         })
