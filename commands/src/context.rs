@@ -20,6 +20,9 @@ pub struct CommandContext {
     pub at: DateTime<Utc>,
     #[serde(skip)]
     pub idempotency: Option<IdempotencyKey>,
+    /// `If-Match`: the command applies only if its stream is at this version.
+    #[serde(skip)]
+    pub expected_version: Option<i64>,
 }
 
 impl CommandContext {
@@ -37,6 +40,7 @@ impl CommandContext {
             user_agent: None,
             at,
             idempotency: None,
+            expected_version: None,
         }
     }
 

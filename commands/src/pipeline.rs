@@ -73,6 +73,9 @@ pub enum ExecuteError<E> {
     /// The stream kept changing under the command (or a stream it checks moved).
     #[error("stream {stream_id} changed concurrently; gave up after {attempts} attempts")]
     Conflict { stream_id: String, attempts: u32 },
+    /// `If-Match` named another version than the stream's.
+    #[error("stream is at version {actual}, expected {expected}")]
+    VersionMismatch { expected: i64, actual: i64 },
     /// The idempotency key was used before for a different command.
     #[error("idempotency key was used for a different request")]
     IdempotencyMismatch,
@@ -98,6 +101,7 @@ impl<E> ExecuteError<E> {
             ExecuteError::Rejected(e) => ExecuteError::Rejected(f(e)),
             ExecuteError::Conflict { stream_id, attempts } => ExecuteError::Conflict { stream_id, attempts },
             ExecuteError::IdempotencyMismatch => ExecuteError::IdempotencyMismatch,
+            ExecuteError::VersionMismatch { expected, actual } => ExecuteError::VersionMismatch { expected, actual },
             ExecuteError::WrongStreamType { stream_id, expected, actual } => {
                 ExecuteError::WrongStreamType { stream_id, expected, actual }
             }
@@ -120,6 +124,8 @@ type AnyState = Box<dyn Any + Send + Sync>;
 enum Decision {
     Rejected,
     NoChange,
+    /// `If-Match` did not hold.
+    Mismatch { expected: i64 },
     Write { request: AppendRequest, next: AnyState, count: i64 },
 }
 
@@ -130,6 +136,7 @@ enum Failure {
     Invalid(String),
     Store(StoreError),
     Mismatch,
+    VersionMismatch { expected: i64, actual: i64 },
 }
 
 /// A queued command with its aggregate type erased, so one worker serves every aggregate.
@@ -219,6 +226,11 @@ impl<A: Aggregate> Job for TypedJob<A> {
 
     fn decide(&mut self, state: &AnyState, version: i64) -> Result<Decision, Failure> {
         let state: &A = state.downcast_ref().expect("state type checked");
+        if let Some(expected) = self.ctx.expected_version {
+            if expected != version {
+                return Ok(Decision::Mismatch { expected });
+            }
+        }
         let events = match state.decide(&self.command) {
             Ok(events) => events,
             Err(error) => {
@@ -288,6 +300,7 @@ impl<A: Aggregate> Job for TypedJob<A> {
             Failure::Invalid(m) => ExecuteError::Invalid(m),
             Failure::Store(e) => ExecuteError::Store(e),
             Failure::Mismatch => ExecuteError::IdempotencyMismatch,
+            Failure::VersionMismatch { expected, actual } => ExecuteError::VersionMismatch { expected, actual },
         };
         let outcome = if matches!(error, ExecuteError::Conflict { .. }) { "conflict" } else { "failed" };
         observe(&self.ctx.command_name, outcome, self.started);
@@ -529,12 +542,13 @@ impl<S: EventStore> Worker<S> {
                 // An answer that writes nothing gets no version check from the store: when it
                 // was decided on a cached state (another process may have written since), decide
                 // again on a fresh load before giving it.
-                Ok(Decision::Rejected | Decision::NoChange) if !fresh.contains(&stream) => {
+                Ok(Decision::Rejected | Decision::NoChange | Decision::Mismatch { .. }) if !fresh.contains(&stream) => {
                     evicted.insert(stream.clone());
                     self.cache.remove(&stream);
                     retry.push(job);
                 }
                 Ok(Decision::Rejected) => job.reject(),
+                Ok(Decision::Mismatch { expected }) => job.fail(Failure::VersionMismatch { expected, actual: version }, 1),
                 Ok(Decision::NoChange) => {
                     job.succeed(CommandResult { stream: stream.clone(), version, position: None, events: vec![], replayed: false })
                 }
@@ -742,6 +756,7 @@ fn describe(failure: &Failure) -> String {
         Failure::Store(e) => format!("store: {e}"),
         Failure::Invalid(m) | Failure::Conflict { stream_id: m } => m.clone(),
         Failure::Mismatch => "idempotency mismatch".into(),
+        Failure::VersionMismatch { expected, actual } => format!("expected version {expected}, stream at {actual}"),
     }
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount of money in integer minor units (cents) of an ISO 4217 currency. Never a float.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
     pub amount: i64,
@@ -107,4 +108,32 @@ mod tests {
         assert!(Currency::parse("US").is_err());
         assert!(Currency::parse("U$D").is_err());
     }
+}
+
+#[cfg(feature = "openapi")]
+mod schemas {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+
+    fn string(description: &str, format: Option<&str>) -> RefOr<Schema> {
+        let mut b = ObjectBuilder::new().schema_type(Type::String).description(Some(description));
+        if let Some(f) = format {
+            b = b.format(Some(utoipa::openapi::SchemaFormat::Custom(f.into())));
+        }
+        RefOr::T(Schema::Object(b.build()))
+    }
+
+    impl utoipa::PartialSchema for super::Currency {
+        fn schema() -> RefOr<Schema> {
+            string("ISO 4217 code, e.g. usd", None)
+        }
+    }
+    impl utoipa::ToSchema for super::Currency {}
+
+    impl utoipa::PartialSchema for super::Email {
+        fn schema() -> RefOr<Schema> {
+            string("An e-mail address", Some("email"))
+        }
+    }
+    impl utoipa::ToSchema for super::Email {}
 }

@@ -2,6 +2,7 @@
 //! with its projector, process manager and dispatcher, and a private NATS server.
 
 pub mod account;
+pub mod app;
 pub mod db;
 pub mod nats;
 
