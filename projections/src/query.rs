@@ -151,7 +151,10 @@ impl TableDef {
     fn choose(&self, filters: &[String], wanted: Option<&str>) -> Result<(&Index, usize), QueryError> {
         let mut set: Vec<&str> = filters.iter().map(String::as_str).collect();
         set.sort_unstable();
-        for index in &self.indexes {
+        // Among the indexes that serve the filter, the one with the most columns orders best.
+        let mut candidates: Vec<&Index> = self.indexes.iter().collect();
+        candidates.sort_by_key(|i| std::cmp::Reverse(i.columns.len()));
+        for index in candidates {
             if wanted.is_some_and(|w| w != index.name) {
                 continue;
             }

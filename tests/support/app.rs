@@ -43,7 +43,7 @@ impl TestApp {
             db_pool_size: 10,
             max_body_bytes: 64 * 1024,
             consistency_wait_ms: 5000,
-            session_hours: 24,
+            session_hours: 24 * 30,
             pipeline_shards: 4,
             payment_webhook_secret: "whsec_test".to_owned().into(),
             run_workers: true,

@@ -1,3 +1,4 @@
 //! The one integration test binary: every system test, against a real PostgreSQL and real NATS.
 
 mod engine;
+mod escrow;

@@ -144,9 +144,9 @@ pub fn module() -> ContextModule {
         tables: vec![
             TableSpec { context: "marketplace", name: "users", table: "marketplace.users", access: Access::Own(&["id"]), hidden: &["password_hash"], extra_indexes: &[] },
             TableSpec { context: "marketplace", name: "projects", table: "marketplace.projects", access: Access::Own(&["client_id", "matched_freelancer_id"]), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "milestones", table: "marketplace.milestones", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[] },
+            TableSpec { context: "marketplace", name: "milestones", table: "marketplace.milestones", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[("by_project_in_order", &["project_id", "sort_order"])] },
             TableSpec { context: "marketplace", name: "disputes", table: "marketplace.disputes", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "payments", table: "marketplace.payments", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[] },
+            TableSpec { context: "marketplace", name: "payments", table: "marketplace.payments", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[("by_project_in_time", &["project_id", "created_at"])] },
             TableSpec { context: "marketplace", name: "audit_logs", table: "marketplace.audit_logs", access: Access::Staff, hidden: &[], extra_indexes: &[] },
         ],
         projectors: projections::marketplace::projectors(),
