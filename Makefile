@@ -15,8 +15,6 @@ build:
 
 ## Starts PostgreSQL and NATS when they are down, creates the database, migrates and serves on :8080.
 run: services
-	@psql "$(TEST_DATABASE_URL)" -Atc "select 1 from pg_database where datname = 'escrow'" | grep -q 1 || \
-		psql "$(TEST_DATABASE_URL)" -c "create database escrow"
 	$(CARGO) run --release -p gateway -- serve
 
 ## Unit tests, then every system test against real PostgreSQL and NATS (each test gets its own database).

@@ -104,7 +104,7 @@ create table scheduled_commands (
     payload       jsonb       not null,
     due_at        timestamptz not null,
     status        text        not null default 'pending'
-                  check (status in ('pending', 'done', 'refused', 'failed', 'cancelled')),
+                  check (status in ('pending', 'running', 'done', 'refused', 'failed', 'cancelled')),
     attempts      integer     not null default 0,
     last_error    text,
     result        jsonb,
@@ -112,4 +112,4 @@ create table scheduled_commands (
     created_at    timestamptz not null default now(),
     dispatched_at timestamptz
 );
-create index scheduled_commands_due on scheduled_commands (due_at) where status = 'pending';
+create index scheduled_commands_due on scheduled_commands (due_at) where status in ('pending', 'running');

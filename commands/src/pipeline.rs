@@ -155,6 +155,8 @@ trait Job: Send + Sync {
     /// Set when the job must look its idempotency key up again before deciding (a request with
     /// the same key was written meanwhile).
     fn recheck_key(&mut self) -> &mut bool;
+    /// Whether a refusal was already checked against the idempotency record.
+    fn refusal_checked(&mut self) -> &mut bool;
     fn succeed(self: Box<Self>, result: CommandResult);
     fn reject(self: Box<Self>);
     fn fail(self: Box<Self>, failure: Failure, attempts: u32);
@@ -168,6 +170,7 @@ struct TypedJob<A: Aggregate> {
     rejection: Option<A::Error>,
     attempts: u32,
     recheck_key: bool,
+    refusal_checked: bool,
     started: Instant,
     reply: oneshot::Sender<Result<CommandResult, ExecuteError<A::Error>>>,
 }
@@ -277,6 +280,10 @@ impl<A: Aggregate> Job for TypedJob<A> {
 
     fn recheck_key(&mut self) -> &mut bool {
         &mut self.recheck_key
+    }
+
+    fn refusal_checked(&mut self) -> &mut bool {
+        &mut self.refusal_checked
     }
 
     fn succeed(self: Box<Self>, result: CommandResult) {
@@ -405,6 +412,7 @@ impl<S: EventStore> CommandBus<S> {
             rejection: None,
             attempts: 0,
             recheck_key: false,
+            refusal_checked: false,
             started: Instant::now(),
             reply,
         };
@@ -545,6 +553,13 @@ impl<S: EventStore> Worker<S> {
                 Ok(Decision::Rejected | Decision::NoChange | Decision::Mismatch { .. }) if !fresh.contains(&stream) => {
                     evicted.insert(stream.clone());
                     self.cache.remove(&stream);
+                    retry.push(job);
+                }
+                // A keyed command refused now may be the duplicate of one accepted a moment ago
+                // (both passed the key lookup): its answer is the first one's, not a refusal.
+                Ok(Decision::Rejected) if job.idempotency().is_some() && !*job.refusal_checked() => {
+                    *job.refusal_checked() = true;
+                    *job.recheck_key() = true;
                     retry.push(job);
                 }
                 Ok(Decision::Rejected) => job.reject(),

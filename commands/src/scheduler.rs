@@ -83,11 +83,13 @@ pub struct Scheduler {
     /// Transient failures tolerated before a command is marked failed.
     pub max_attempts: i32,
     pub poll_interval: Duration,
+    /// How long a claimed command may stay `running` before another pass claims it again.
+    pub lease: Duration,
 }
 
 impl Scheduler {
     pub fn new(pool: PgPool, dispatcher: Arc<dyn Dispatcher>, clock: SharedClock) -> Self {
-        Self { pool, dispatcher, clock, max_attempts: 5, poll_interval: Duration::from_millis(500) }
+        Self { pool, dispatcher, clock, max_attempts: 5, poll_interval: Duration::from_millis(500), lease: Duration::from_secs(300) }
     }
 
     /// Dispatches every command due by the clock's now. Returns how many were dispatched.
@@ -97,14 +99,19 @@ impl Scheduler {
         loop {
             // Claimed in a short statement of its own: no transaction stays open while commands
             // run (an open transaction would hold every log reader's horizon back).
+            // A claimed command is `running` until its outcome is recorded; one left `running` by a
+            // process that died is claimed again after the lease (its idempotency key makes the
+            // second dispatch answer with the first one's result).
             let rows = sqlx::query(
-                "update scheduled_commands set attempts = attempts + 1, dispatched_at = now()
+                "update scheduled_commands set attempts = attempts + 1, dispatched_at = now(), status = 'running'
                  where id in (select id from scheduled_commands
-                              where status = 'pending' and due_at <= $1
+                              where due_at <= $1
+                                and (status = 'pending' or (status = 'running' and dispatched_at < now() - $2::interval))
                               order by due_at limit 100 for update skip locked)
                  returning id, context, command, payload, due_at, source_event, attempts",
             )
             .bind(now)
+            .bind(format!("{} seconds", self.lease.as_secs()))
             .fetch_all(&self.pool)
             .await?;
             if rows.is_empty() {

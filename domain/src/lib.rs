@@ -2,8 +2,10 @@
 //! rule errors. No I/O, no async, no database: what a decision needs from outside (the time, a
 //! price, who the caller is) is put into the command by the handler in `commands/`.
 
+pub mod bench;
 pub mod identity;
 pub mod kernel;
+pub mod lms;
 pub mod marketplace;
 pub mod values;
 

@@ -35,6 +35,15 @@ pub enum Command {
     Replay { stream: String },
     /// Walk every hash chain; exits non-zero when a chain is broken.
     Verify,
+    /// Run the benchmarks on a fresh database of the configured server (see README, Performance).
+    Bench {
+        /// Tiny sizes: checks every workload runs, measures nothing worth reporting.
+        #[arg(long)]
+        smoke: bool,
+        /// Events for the projection workload (D).
+        #[arg(long, default_value_t = 1_000_000)]
+        projection_events: usize,
+    },
     /// Create an administrator account (the first admin comes from here).
     CreateAdmin {
         #[arg(long)]
@@ -56,8 +65,18 @@ pub enum ProjectionsCommand {
     Resume { name: String },
 }
 
+/// Creates the database when it does not exist yet (a fresh machine), then connects.
+async fn connect_creating(config: &Config) -> Result<sqlx::PgPool, Box<dyn std::error::Error + Send + Sync>> {
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(&config.database_url).await? {
+        sqlx::Postgres::create_database(&config.database_url).await?;
+        tracing::info!("created the database");
+    }
+    Ok(crate::app::connect(config).await?)
+}
+
 async fn app(config: Config) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
-    let pool = crate::app::connect(&config).await?;
+    let pool = connect_creating(&config).await?;
     PgEventStore::migrate(&pool).await?;
     let built = AppState::build(config, Arc::new(SystemClock), crate::contexts::all()).await?;
     Ok(built.state)
@@ -68,7 +87,7 @@ pub async fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error + Send + Syn
     match cli.command {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => {
-            let pool = crate::app::connect(&cli.config).await?;
+            let pool = connect_creating(&cli.config).await?;
             PgEventStore::migrate(&pool).await?;
             println!("migrations applied");
             Ok(0)
@@ -77,13 +96,13 @@ pub async fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error + Send + Syn
             let state = app(cli.config).await?;
             match command {
                 ProjectionsCommand::List => {
-                    println!("{:<32} {:<9} {:>10} {:>10} {:>9}  error", "projection", "status", "position", "lag", "lag(s)");
+                    println!("{:<32} {:<9} {:>22} {:>10} {:>9}  error", "projection", "status", "checkpoint (xid/pos)", "lag", "lag(s)");
                     for s in state.runtime.status().await? {
                         println!(
-                            "{:<32} {:<9} {:>10} {:>10} {:>9.1}  {}",
+                            "{:<32} {:<9} {:>22} {:>10} {:>9.1}  {}",
                             s.name,
                             s.status,
-                            s.position,
+                            format!("{}/{}", s.txid, s.position),
                             s.lag_events,
                             s.lag_seconds,
                             s.last_error.unwrap_or_default()
@@ -161,6 +180,13 @@ pub async fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error + Send + Syn
                     Ok(2)
                 }
             }
+        }
+        Command::Bench { smoke, projection_events } => {
+            let mut sizes = if smoke { crate::bench::Sizes::smoke() } else { crate::bench::Sizes::full() };
+            if !smoke {
+                sizes.projection_events = projection_events;
+            }
+            crate::bench::main(cli.config, sizes).await
         }
         Command::CreateAdmin { email, password, name } => {
             let state = app(cli.config).await?;

@@ -4,8 +4,12 @@
 //! with its milestones, disputes and escrow: every money invariant lives in this one aggregate so
 //! it is checked in one decision, never across streams).
 
+pub mod chat;
+pub mod matching;
+pub mod payment;
 pub mod project;
 pub mod user;
+pub mod vetting;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

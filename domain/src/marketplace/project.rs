@@ -23,6 +23,26 @@
 //! the whole unlocked balance). Locked money can only leave escrow through the dispute's own
 //! resolution, whose release and refund always add up to exactly the locked amount.
 //!
+//! Money leaves escrow back to the client outside a dispute in two places only: cancelling a
+//! project refunds everything still held, and completing one refunds what no milestone claimed
+//! (a budget surplus `FundProject` paid in). Both lower `funded_amount` by the refund.
+//!
+//! # Status machine
+//!
+//! ```text
+//! draft ──submit──▶ pending_funding ──fund──▶ funded ──start matching──▶ matching
+//!   └──────────────────fund──────────────────▶  │                           │
+//!                                               └──accept match──▶ matched ◀┘
+//! matched ──start milestone──▶ in_progress ──complete (every milestone paid)──▶ completed
+//! matched ──complete (every milestone paid)──▶ completed
+//! any open status ──open dispute──▶ disputed ──last dispute resolved──▶ the status before
+//! draft..matched ──cancel (client or admin)──▶ cancelled; in_progress ──cancel (admin)──▶ cancelled
+//! ```
+//!
+//! `completed` and `cancelled` are terminal: every command on such a project is refused with
+//! `InvalidStatus` naming it. A project with an open dispute can be neither completed nor
+//! cancelled.
+//!
 //! # Ids and time
 //!
 //! Decisions are pure: the command carries the time (`at`) and every id the caller chose. The
@@ -96,6 +116,13 @@ impl ProjectStatus {
             ProjectStatus::Cancelled => "cancelled",
             ProjectStatus::Disputed => "disputed",
         }
+    }
+}
+
+impl ProjectStatus {
+    /// `completed` and `cancelled`: no command changes such a project any more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, ProjectStatus::Completed | ProjectStatus::Cancelled)
     }
 }
 
@@ -395,6 +422,50 @@ pub struct ResolveDispute {
     pub notes: String,
 }
 
+/// The client rewrites the intake form while the project is still a draft. The budget must still
+/// cover the milestones already added; it becomes the new `total_amount`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateIntakeForm {
+    pub project_id: Uuid,
+    pub intake_form: IntakeForm,
+}
+
+/// The client declares the draft complete: it now waits for its funding.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitProjectForFunding {
+    pub project_id: Uuid,
+}
+
+/// The client (or an admin) opens a funded project to freelancer matching.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartMatching {
+    pub project_id: Uuid,
+}
+
+/// The client (or an admin) closes a project whose every milestone is paid.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompleteProject {
+    pub project_id: Uuid,
+}
+
+/// The client (before work starts) or an admin (any time before the end) calls the project off;
+/// every cent still in escrow goes back to the client.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelProject {
+    pub project_id: Uuid,
+    pub reason: String,
+}
+
 /// A command to the project: who sends it, when, and what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectCommand {
@@ -419,11 +490,16 @@ pub enum ProjectAction {
     OpenDispute(OpenDispute),
     AssignModerator(AssignModerator),
     ResolveDispute(ResolveDispute),
+    UpdateIntakeForm(UpdateIntakeForm),
+    SubmitProjectForFunding(SubmitProjectForFunding),
+    StartMatching(StartMatching),
+    CompleteProject(CompleteProject),
+    CancelProject(CancelProject),
 }
 
 /// `impl From<Payload> for ProjectAction` and the per-variant accessors, written once.
 macro_rules! project_actions {
-    ($($variant:ident($payload:ident) => $name:literal),* $(,)?) => {
+    ($($variant:ident($payload:ident) => $name:literal, $phrase:literal),* $(,)?) => {
         $(
             impl From<$payload> for ProjectAction {
                 fn from(payload: $payload) -> Self {
@@ -446,24 +522,37 @@ macro_rules! project_actions {
                     $(ProjectAction::$variant(_) => $name,)*
                 }
             }
+
+            /// What the action does, as the `InvalidStatus` message phrases it
+            /// ("cannot {phrase}: the project is {status}").
+            pub fn phrase(&self) -> &'static str {
+                match self {
+                    $(ProjectAction::$variant(_) => $phrase,)*
+                }
+            }
         }
     };
 }
 
 project_actions! {
-    Create(CreateProject) => "create-project",
-    AddMilestone(AddMilestone) => "add-milestone",
-    FundProject(FundProject) => "fund-project",
-    FundMilestone(FundMilestone) => "fund-milestone",
-    AcceptMatch(AcceptMatch) => "accept-match",
-    StartMilestone(StartMilestone) => "start-milestone",
-    SubmitMilestone(SubmitMilestone) => "submit-milestone",
-    ApproveMilestone(ApproveMilestone) => "approve-milestone",
-    RejectMilestone(RejectMilestone) => "reject-milestone",
-    ReleaseMilestonePayment(ReleaseMilestonePayment) => "release-milestone-payment",
-    OpenDispute(OpenDispute) => "open-dispute",
-    AssignModerator(AssignModerator) => "assign-moderator",
-    ResolveDispute(ResolveDispute) => "resolve-dispute",
+    Create(CreateProject) => "create-project", "create the project",
+    AddMilestone(AddMilestone) => "add-milestone", "add a milestone",
+    FundProject(FundProject) => "fund-project", "fund the project",
+    FundMilestone(FundMilestone) => "fund-milestone", "fund a milestone",
+    AcceptMatch(AcceptMatch) => "accept-match", "accept a match",
+    StartMilestone(StartMilestone) => "start-milestone", "start a milestone",
+    SubmitMilestone(SubmitMilestone) => "submit-milestone", "submit a milestone",
+    ApproveMilestone(ApproveMilestone) => "approve-milestone", "approve a milestone",
+    RejectMilestone(RejectMilestone) => "reject-milestone", "reject a milestone",
+    ReleaseMilestonePayment(ReleaseMilestonePayment) => "release-milestone-payment", "release a milestone payment",
+    OpenDispute(OpenDispute) => "open-dispute", "open a dispute",
+    AssignModerator(AssignModerator) => "assign-moderator", "assign a moderator",
+    ResolveDispute(ResolveDispute) => "resolve-dispute", "resolve a dispute",
+    UpdateIntakeForm(UpdateIntakeForm) => "update-intake-form", "update the intake form",
+    SubmitProjectForFunding(SubmitProjectForFunding) => "submit-project-for-funding", "submit the project for funding",
+    StartMatching(StartMatching) => "start-matching", "start matching",
+    CompleteProject(CompleteProject) => "complete-project", "complete the project",
+    CancelProject(CancelProject) => "cancel-project", "cancel the project",
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,6 +714,47 @@ pub enum ProjectEvent {
         project_status: ProjectStatus,
         at: DateTime<Utc>,
     },
+    /// The draft's intake form was rewritten; `total_amount` is its (possibly new) budget.
+    #[serde(rename_all = "camelCase")]
+    IntakeFormUpdated { project_id: Uuid, intake_form: IntakeForm, total_amount: i64, at: DateTime<Utc> },
+    /// Always `pending_funding`.
+    #[serde(rename_all = "camelCase")]
+    ProjectSubmittedForFunding { project_id: Uuid, status: ProjectStatus, at: DateTime<Utc> },
+    /// Always `matching`.
+    #[serde(rename_all = "camelCase")]
+    MatchingStarted { project_id: Uuid, status: ProjectStatus, at: DateTime<Utc> },
+    /// Always `completed`; `at` is the project's `completed_at`.
+    #[serde(rename_all = "camelCase")]
+    ProjectCompleted {
+        project_id: Uuid,
+        status: ProjectStatus,
+        at: DateTime<Utc>,
+        /// Escrow no milestone claimed (a funded budget surplus), handed back to the client on
+        /// completion; 0 when nothing was left.
+        #[serde(default)]
+        refunded_amount: i64,
+        /// Escrow balance after the event: always 0.
+        #[serde(default)]
+        escrowed_amount: i64,
+        /// The refund's payment record, present only when `refunded_amount > 0`.
+        #[serde(default)]
+        refund_payment_id: Option<Uuid>,
+    },
+    /// Always `cancelled`. Every cent still in escrow went back to the client; the milestones
+    /// keep their statuses.
+    #[serde(rename_all = "camelCase")]
+    ProjectCancelled {
+        project_id: Uuid,
+        reason: String,
+        refunded_amount: i64,
+        /// Escrow balance after the event: always 0.
+        escrowed_amount: i64,
+        /// The refund's payment record, present only when `refunded_amount > 0`.
+        refund_payment_id: Option<Uuid>,
+        cancelled_by: Uuid,
+        status: ProjectStatus,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ProjectEvent {}
@@ -646,7 +776,12 @@ impl ProjectEvent {
             | ProjectEvent::MilestonePaymentReleased { project_id, .. }
             | ProjectEvent::DisputeOpened { project_id, .. }
             | ProjectEvent::ModeratorAssigned { project_id, .. }
-            | ProjectEvent::DisputeResolved { project_id, .. } => *project_id,
+            | ProjectEvent::DisputeResolved { project_id, .. }
+            | ProjectEvent::IntakeFormUpdated { project_id, .. }
+            | ProjectEvent::ProjectSubmittedForFunding { project_id, .. }
+            | ProjectEvent::MatchingStarted { project_id, .. }
+            | ProjectEvent::ProjectCompleted { project_id, .. }
+            | ProjectEvent::ProjectCancelled { project_id, .. } => *project_id,
         }
     }
 }
@@ -725,6 +860,12 @@ pub enum ProjectError {
     InsufficientEscrow { needed: i64, available: i64 },
     #[error("there is no unlocked money in escrow to dispute")]
     NothingInEscrow,
+    /// Submitting for funding or completing needs at least one milestone.
+    #[error("the project has no milestone")]
+    NoMilestones,
+    /// A project completes only once every milestone is paid; names the first one that is not.
+    #[error("milestone {milestone_id} is {status}: every milestone must be paid first")]
+    UnpaidMilestone { milestone_id: Uuid, status: String },
 }
 
 impl ProjectError {
@@ -749,7 +890,9 @@ impl ProjectError {
             | ProjectError::AlreadyResolved { .. }
             | ProjectError::NotDueYet { .. }
             | ProjectError::InsufficientEscrow { .. }
-            | ProjectError::NothingInEscrow => ErrorKind::Conflict,
+            | ProjectError::NothingInEscrow
+            | ProjectError::NoMilestones
+            | ProjectError::UnpaidMilestone { .. } => ErrorKind::Conflict,
         }
     }
 }
@@ -882,7 +1025,22 @@ pub struct Project {
     pub created_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub ledger: Ledger,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub cancellation_reason: Option<String>,
 }
+
+/// Project statuses before work starts: the client may still cancel.
+const BEFORE_WORK: [ProjectStatus; 5] = [
+    ProjectStatus::Draft,
+    ProjectStatus::PendingFunding,
+    ProjectStatus::Funded,
+    ProjectStatus::Matching,
+    ProjectStatus::Matched,
+];
 
 /// Project statuses in which the scope and the funding may still change.
 const OPEN_FOR_WORK: [ProjectStatus; 6] = [
@@ -1046,12 +1204,7 @@ impl Project {
         if self.exists {
             return Err(ProjectError::AlreadyExists);
         }
-        if p.intake_form.title.trim().is_empty() {
-            return Err(invalid("intakeForm.title", "must not be empty"));
-        }
-        if p.intake_form.budget <= 0 {
-            return Err(invalid("intakeForm.budget", format!("must be positive, got {}", p.intake_form.budget)));
-        }
+        validate_intake_form(&p.intake_form)?;
         if p.platform_fee_percent > MAX_PLATFORM_FEE_PERCENT {
             return Err(invalid(
                 "platformFeePercent",
@@ -1547,10 +1700,133 @@ impl Project {
             at,
         }])
     }
+
+    fn update_intake_form(
+        &self,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        p: &UpdateIntakeForm,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        self.require_client(actor, "only the project's client may update the intake form")?;
+        validate_intake_form(&p.intake_form)?;
+        self.require_status(&[ProjectStatus::Draft], "update the intake form")?;
+        // The budget must still cover every milestone (and, defensively, what is paid in).
+        let committed = self.allocated_amount().max(self.funded_amount);
+        if committed > p.intake_form.budget {
+            return Err(ProjectError::BudgetExceeded { total: committed, budget: p.intake_form.budget });
+        }
+        Ok(vec![ProjectEvent::IntakeFormUpdated {
+            project_id: self.project_id,
+            intake_form: p.intake_form.clone(),
+            total_amount: p.intake_form.budget,
+            at,
+        }])
+    }
+
+    fn submit_for_funding(&self, actor: &Actor, at: DateTime<Utc>) -> Result<Vec<ProjectEvent>, ProjectError> {
+        self.require_client(actor, "only the project's client may submit it for funding")?;
+        self.require_status(&[ProjectStatus::Draft], "submit the project for funding")?;
+        if self.milestones.is_empty() {
+            return Err(ProjectError::NoMilestones);
+        }
+        Ok(vec![ProjectEvent::ProjectSubmittedForFunding {
+            project_id: self.project_id,
+            status: ProjectStatus::PendingFunding,
+            at,
+        }])
+    }
+
+    fn start_matching(&self, actor: &Actor, at: DateTime<Utc>) -> Result<Vec<ProjectEvent>, ProjectError> {
+        if !self.is_client(actor) && actor.role != Role::Admin {
+            return Err(ProjectError::Forbidden { reason: "only the project's client or an admin may start matching" });
+        }
+        self.require_status(&[ProjectStatus::Funded], "start matching")?;
+        Ok(vec![ProjectEvent::MatchingStarted { project_id: self.project_id, status: ProjectStatus::Matching, at }])
+    }
+
+    fn complete(&self, actor: &Actor, at: DateTime<Utc>) -> Result<Vec<ProjectEvent>, ProjectError> {
+        if !self.is_client(actor) && actor.role != Role::Admin {
+            return Err(ProjectError::Forbidden {
+                reason: "only the project's client or an admin may complete the project",
+            });
+        }
+        self.require_status(&[ProjectStatus::InProgress, ProjectStatus::Matched], "complete the project")?;
+        // Implied by the status (an open dispute makes the project `disputed`); kept explicit.
+        if self.has_open_dispute() {
+            return Err(ProjectError::InvalidStatus {
+                status: ProjectStatus::Disputed.as_str().to_owned(),
+                action: "complete the project",
+            });
+        }
+        if self.milestones.is_empty() {
+            return Err(ProjectError::NoMilestones);
+        }
+        if let Some(m) = self.milestones_in_order().into_iter().find(|m| m.status != MilestoneStatus::Paid) {
+            return Err(ProjectError::UnpaidMilestone {
+                milestone_id: m.milestone_id,
+                status: m.status.as_str().to_owned(),
+            });
+        }
+        // Every milestone is paid and nothing is locked: what escrow still holds was never
+        // claimed by a milestone and goes back to the client.
+        let refunded_amount = self.escrowed_amount;
+        Ok(vec![ProjectEvent::ProjectCompleted {
+            project_id: self.project_id,
+            status: ProjectStatus::Completed,
+            at,
+            refunded_amount,
+            escrowed_amount: 0,
+            refund_payment_id: (refunded_amount > 0).then(|| self.payment_id("refund", self.project_id, 0)),
+        }])
+    }
+
+    fn cancel(&self, actor: &Actor, at: DateTime<Utc>, p: &CancelProject) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let by_client = self.is_client(actor);
+        if !by_client && actor.role != Role::Admin {
+            return Err(ProjectError::Forbidden { reason: "only the project's client or an admin may cancel it" });
+        }
+        if p.reason.trim().is_empty() {
+            return Err(invalid("reason", "a cancellation needs a reason"));
+        }
+        // The client may call the project off until work starts; an admin until it ends. A
+        // dispute must be settled first: its locked money belongs to its resolution.
+        let allowed: &[ProjectStatus] = if by_client { &BEFORE_WORK } else { &OPEN_FOR_WORK };
+        self.require_status(allowed, "cancel the project")?;
+        if self.has_open_dispute() {
+            return Err(ProjectError::InvalidStatus {
+                status: ProjectStatus::Disputed.as_str().to_owned(),
+                action: "cancel the project",
+            });
+        }
+        let refunded_amount = self.escrowed_amount;
+        Ok(vec![ProjectEvent::ProjectCancelled {
+            project_id: self.project_id,
+            reason: p.reason.clone(),
+            refunded_amount,
+            escrowed_amount: 0,
+            refund_payment_id: (refunded_amount > 0).then(|| self.payment_id("refund", self.project_id, 0)),
+            cancelled_by: actor.id,
+            status: ProjectStatus::Cancelled,
+            at,
+        }])
+    }
+}
+
+/// The intake form rules shared by creation and update.
+fn validate_intake_form(form: &IntakeForm) -> Result<(), ProjectError> {
+    if form.title.trim().is_empty() {
+        return Err(invalid("intakeForm.title", "must not be empty"));
+    }
+    if form.budget <= 0 {
+        return Err(invalid("intakeForm.budget", format!("must be positive, got {}", form.budget)));
+    }
+    Ok(())
 }
 
 impl Aggregate for Project {
     const STREAM_TYPE: &'static str = "marketplace.project";
+    /// 2: the state gained `completedAt`, `cancelledAt` and `cancellationReason`.
+    const STATE_VERSION: i32 = 2;
 
     type Event = ProjectEvent;
     type Command = ProjectCommand;
@@ -1567,6 +1843,13 @@ impl Aggregate for Project {
         if !self.exists || self.project_id != action.project_id() {
             return Err(ProjectError::ProjectNotFound);
         }
+        // A completed or cancelled project is closed for good: nothing changes it any more.
+        if self.status.is_terminal() {
+            return Err(ProjectError::InvalidStatus {
+                status: self.status.as_str().to_owned(),
+                action: action.phrase(),
+            });
+        }
         match action {
             ProjectAction::Create(_) => unreachable!("handled above"),
             ProjectAction::AddMilestone(p) => self.add_milestone(actor, at, p),
@@ -1581,6 +1864,11 @@ impl Aggregate for Project {
             ProjectAction::OpenDispute(p) => self.open_dispute(actor, at, p),
             ProjectAction::AssignModerator(p) => self.assign_moderator(actor, at, p),
             ProjectAction::ResolveDispute(p) => self.resolve_dispute(actor, at, p),
+            ProjectAction::UpdateIntakeForm(p) => self.update_intake_form(actor, at, p),
+            ProjectAction::SubmitProjectForFunding(_) => self.submit_for_funding(actor, at),
+            ProjectAction::StartMatching(_) => self.start_matching(actor, at),
+            ProjectAction::CompleteProject(_) => self.complete(actor, at),
+            ProjectAction::CancelProject(p) => self.cancel(actor, at, p),
         }
     }
 
@@ -1802,11 +2090,51 @@ impl Aggregate for Project {
                     self.status_before_dispute = None;
                 }
             }
+            ProjectEvent::IntakeFormUpdated { intake_form, total_amount, .. } => {
+                self.intake_form = intake_form.clone();
+                self.total_amount = *total_amount;
+            }
+            ProjectEvent::ProjectSubmittedForFunding { status, .. } | ProjectEvent::MatchingStarted { status, .. } => {
+                self.status = *status;
+            }
+            ProjectEvent::ProjectCompleted {
+                status, at, refunded_amount, escrowed_amount, refund_payment_id, ..
+            } => {
+                self.record_refund(*refunded_amount, *escrowed_amount, refund_payment_id.is_some());
+                self.status = *status;
+                self.completed_at = Some(*at);
+            }
+            ProjectEvent::ProjectCancelled {
+                reason,
+                refunded_amount,
+                escrowed_amount,
+                refund_payment_id,
+                status,
+                at,
+                ..
+            } => {
+                self.record_refund(*refunded_amount, *escrowed_amount, refund_payment_id.is_some());
+                self.status = *status;
+                self.cancelled_at = Some(*at);
+                self.cancellation_reason = Some(reason.clone());
+            }
         }
     }
 }
 
 impl Project {
+    /// Folds an escrow refund outside a dispute (cancellation, completion surplus): the money
+    /// is no longer counted as paid in.
+    fn record_refund(&mut self, refunded_amount: i64, escrowed_amount: i64, recorded: bool) {
+        self.funded_amount -= refunded_amount;
+        self.escrowed_amount = escrowed_amount;
+        self.ledger.escrowed = escrowed_amount;
+        self.ledger.refunded += refunded_amount;
+        if recorded {
+            self.payments_recorded += 1;
+        }
+    }
+
     /// Folds one pre-funding payment.
     fn record_funding(&mut self, amount: i64, escrowed_amount: i64, status: ProjectStatus) {
         self.funded_amount += amount;
@@ -1967,6 +2295,23 @@ mod tests {
     }
     fn resolve(dispute_id: Uuid, decision: DisputeDecision, amount: Option<i64>) -> ResolveDispute {
         ResolveDispute { project_id: P, dispute_id, decision, resolution_amount: amount, notes: "ruled".into() }
+    }
+    fn update_intake(budget: i64) -> UpdateIntakeForm {
+        let mut intake_form = intake(budget);
+        intake_form.title = "Landing page, revised".into();
+        UpdateIntakeForm { project_id: P, intake_form }
+    }
+    fn submit_for_funding() -> SubmitProjectForFunding {
+        SubmitProjectForFunding { project_id: P }
+    }
+    fn start_matching() -> StartMatching {
+        StartMatching { project_id: P }
+    }
+    fn complete() -> CompleteProject {
+        CompleteProject { project_id: P }
+    }
+    fn cancel(reason: &str) -> CancelProject {
+        CancelProject { project_id: P, reason: reason.into() }
     }
 
     // ---- events --------------------------------------------------------------------------
@@ -2141,6 +2486,54 @@ mod tests {
         h
     }
 
+    /// `history` followed by what the given commands decide, each on the state before it.
+    fn after(history: Vec<ProjectEvent>, steps: Vec<(Actor, ProjectAction)>) -> Vec<ProjectEvent> {
+        let mut project = state(&history);
+        let mut history = history;
+        for (i, (actor, action)) in steps.into_iter().enumerate() {
+            let name = action.name();
+            let events =
+                project.decide(&cmd(actor, t(20 + i as i64), action)).unwrap_or_else(|e| panic!("{name} refused: {e}"));
+            events.iter().for_each(|e| project.evolve(e));
+            history.extend(events);
+        }
+        history
+    }
+    /// M1 released (escrow 400), M2 pending.
+    fn m1_paid() -> Vec<ProjectEvent> {
+        after(m1_approved(), vec![(client(), release(M1).into())])
+    }
+    /// Both milestones paid: escrow 0, the project still in progress.
+    fn all_paid() -> Vec<ProjectEvent> {
+        after(
+            m1_paid(),
+            vec![
+                (freelancer(), start(M2).into()),
+                (freelancer(), submit(M2).into()),
+                (client(), approve(M2).into()),
+                (client(), release(M2).into()),
+            ],
+        )
+    }
+    fn submitted_for_funding() -> ProjectEvent {
+        ProjectEvent::ProjectSubmittedForFunding { project_id: P, status: ProjectStatus::PendingFunding, at: t(2) }
+    }
+    fn matching_started() -> ProjectEvent {
+        ProjectEvent::MatchingStarted { project_id: P, status: ProjectStatus::Matching, at: t(3) }
+    }
+    fn cancelled(refunded: i64, n: u32, by: Uuid) -> ProjectEvent {
+        ProjectEvent::ProjectCancelled {
+            project_id: P,
+            reason: "plans changed".into(),
+            refunded_amount: refunded,
+            escrowed_amount: 0,
+            refund_payment_id: (refunded > 0).then(|| pay_id("refund", P, n)),
+            cancelled_by: by,
+            status: ProjectStatus::Cancelled,
+            at: t(30),
+        }
+    }
+
     fn resolved_event(events: Result<Vec<ProjectEvent>, ProjectError>) -> ProjectEvent {
         let events = events.expect("the resolution is accepted");
         assert_eq!(events.len(), 1);
@@ -2216,6 +2609,11 @@ mod tests {
             open(D1, None).into(),
             assign(D1, MODERATOR).into(),
             resolve(D1, DisputeDecision::ClientFavor, None).into(),
+            update_intake(BUDGET).into(),
+            submit_for_funding().into(),
+            start_matching().into(),
+            complete().into(),
+            cancel("gone").into(),
         ];
         for action in actions {
             let name = action.name();
@@ -3046,6 +3444,509 @@ mod tests {
         assert!(matches!(refund.as_slice(), [ProjectEvent::ProjectFunded { amount: 700, escrowed_amount: 700, .. }]));
     }
 
+    // ---- UpdateIntakeForm -----------------------------------------------------------------
+
+    #[test]
+    fn it_should_update_the_intake_form_of_a_draft_and_its_budget() {
+        let p = update_intake(2_000);
+        TestHarness::<Project>::given(with_milestones()).when(cmd(client(), t(2), p.clone())).then([
+            ProjectEvent::IntakeFormUpdated {
+                project_id: P,
+                intake_form: p.intake_form.clone(),
+                total_amount: 2_000,
+                at: t(2),
+            },
+        ]);
+        let mut history = with_milestones();
+        history.push(ProjectEvent::IntakeFormUpdated {
+            project_id: P,
+            intake_form: p.intake_form.clone(),
+            total_amount: 2_000,
+            at: t(2),
+        });
+        let project = state(&history);
+        assert_eq!(project.total_amount, 2_000);
+        assert_eq!(project.intake_form, p.intake_form);
+        // The larger budget funds in full.
+        let events = project.decide(&cmd(client(), t(3), fund_project())).unwrap();
+        assert!(matches!(events.as_slice(), [ProjectEvent::ProjectFunded { amount: 2_000, .. }]));
+    }
+
+    #[test]
+    fn it_should_refuse_an_intake_form_budget_below_the_milestones() {
+        TestHarness::<Project>::given(with_milestones())
+            .when(cmd(client(), t(2), update_intake(BUDGET - 1)))
+            .then_error(ProjectError::BudgetExceeded { total: BUDGET, budget: BUDGET - 1 });
+        // Exactly the milestones' sum is enough.
+        assert!(TestHarness::<Project>::given(with_milestones())
+            .when(cmd(client(), t(2), update_intake(BUDGET)))
+            .events()
+            .is_ok());
+    }
+
+    #[test]
+    fn it_should_refuse_an_intake_form_without_a_title_or_a_positive_budget() {
+        let mut p = update_intake(BUDGET);
+        p.intake_form.title = " ".into();
+        TestHarness::<Project>::given([created()])
+            .when(cmd(client(), t(2), p))
+            .then_error(invalid("intakeForm.title", "must not be empty"));
+        for budget in [0, -1] {
+            let error = TestHarness::<Project>::given([created()])
+                .when(cmd(client(), t(2), update_intake(budget)))
+                .events()
+                .unwrap_err();
+            assert!(matches!(error, ProjectError::Invalid { field: "intakeForm.budget", .. }), "{error}");
+        }
+    }
+
+    #[test]
+    fn it_should_forbid_anyone_but_the_client_to_update_the_intake_form() {
+        for actor in [freelancer(), stranger(), admin(), moderator(), system()] {
+            TestHarness::<Project>::given([created()])
+                .when(cmd(actor, t(2), update_intake(BUDGET)))
+                .then_error(ProjectError::Forbidden { reason: "only the project's client may update the intake form" });
+        }
+    }
+
+    #[test]
+    fn it_should_refuse_to_update_the_intake_form_once_the_draft_is_submitted() {
+        let mut history = with_milestones();
+        history.push(submitted_for_funding());
+        TestHarness::<Project>::given(history).when(cmd(client(), t(3), update_intake(BUDGET))).then_error(
+            ProjectError::InvalidStatus { status: "pending_funding".into(), action: "update the intake form" },
+        );
+        TestHarness::<Project>::given(funded())
+            .when(cmd(client(), t(3), update_intake(BUDGET)))
+            .then_error(ProjectError::InvalidStatus { status: "funded".into(), action: "update the intake form" });
+    }
+
+    // ---- SubmitProjectForFunding ----------------------------------------------------------
+
+    #[test]
+    fn it_should_submit_a_draft_with_milestones_for_funding() {
+        TestHarness::<Project>::given(with_milestones())
+            .when(cmd(client(), t(2), submit_for_funding()))
+            .then([submitted_for_funding()]);
+        let mut history = with_milestones();
+        history.push(submitted_for_funding());
+        assert_eq!(state(&history).status, ProjectStatus::PendingFunding);
+    }
+
+    #[test]
+    fn it_should_refuse_to_submit_a_project_without_milestones_for_funding() {
+        TestHarness::<Project>::given([created()])
+            .when(cmd(client(), t(2), submit_for_funding()))
+            .then_error(ProjectError::NoMilestones);
+    }
+
+    #[test]
+    fn it_should_forbid_anyone_but_the_client_to_submit_for_funding() {
+        for actor in [freelancer(), stranger(), admin(), system()] {
+            assert!(forbidden(
+                TestHarness::<Project>::given(with_milestones()).when(cmd(actor, t(2), submit_for_funding())).events()
+            ));
+        }
+    }
+
+    #[test]
+    fn it_should_refuse_to_submit_a_project_for_funding_that_is_not_a_draft() {
+        let mut history = with_milestones();
+        history.push(submitted_for_funding());
+        TestHarness::<Project>::given(history).when(cmd(client(), t(3), submit_for_funding())).then_error(
+            ProjectError::InvalidStatus { status: "pending_funding".into(), action: "submit the project for funding" },
+        );
+        TestHarness::<Project>::given(funded()).when(cmd(client(), t(3), submit_for_funding())).then_error(
+            ProjectError::InvalidStatus { status: "funded".into(), action: "submit the project for funding" },
+        );
+    }
+
+    #[test]
+    fn it_should_mark_a_project_pending_funding_funded_once_paid() {
+        let mut history = with_milestones();
+        history.push(submitted_for_funding());
+        TestHarness::<Project>::given(history).when(cmd(client(), t(2), fund_project())).then([project_funded(
+            BUDGET,
+            BUDGET,
+            vec![M1, M2],
+            0,
+            ProjectStatus::Funded,
+        )]);
+    }
+
+    // ---- StartMatching --------------------------------------------------------------------
+
+    #[test]
+    fn it_should_start_matching_on_a_funded_project() {
+        TestHarness::<Project>::given(funded()).when(cmd(client(), t(3), start_matching())).then([matching_started()]);
+        TestHarness::<Project>::given(funded()).when(cmd(admin(), t(3), start_matching())).then([matching_started()]);
+    }
+
+    #[test]
+    fn it_should_refuse_to_start_matching_on_a_project_that_is_not_funded() {
+        TestHarness::<Project>::given(with_milestones())
+            .when(cmd(client(), t(3), start_matching()))
+            .then_error(ProjectError::InvalidStatus { status: "draft".into(), action: "start matching" });
+        TestHarness::<Project>::given(matched_project())
+            .when(cmd(client(), t(4), start_matching()))
+            .then_error(ProjectError::InvalidStatus { status: "matched".into(), action: "start matching" });
+        let mut history = funded();
+        history.push(matching_started());
+        TestHarness::<Project>::given(history)
+            .when(cmd(admin(), t(4), start_matching()))
+            .then_error(ProjectError::InvalidStatus { status: "matching".into(), action: "start matching" });
+    }
+
+    #[test]
+    fn it_should_forbid_anyone_but_the_client_or_an_admin_to_start_matching() {
+        for actor in [freelancer(), stranger(), moderator(), system()] {
+            TestHarness::<Project>::given(funded()).when(cmd(actor, t(3), start_matching())).then_error(
+                ProjectError::Forbidden { reason: "only the project's client or an admin may start matching" },
+            );
+        }
+    }
+
+    #[test]
+    fn it_should_accept_a_match_while_matching() {
+        let mut history = funded();
+        history.push(matching_started());
+        TestHarness::<Project>::given(history).when(cmd(client(), t(3), accept(FREELANCER))).then([matched()]);
+    }
+
+    // ---- CompleteProject ------------------------------------------------------------------
+
+    #[test]
+    fn it_should_complete_a_project_whose_milestones_are_all_paid() {
+        let history = all_paid();
+        TestHarness::<Project>::given(history.clone()).when(cmd(client(), t(40), complete())).then([
+            ProjectEvent::ProjectCompleted {
+                project_id: P,
+                status: ProjectStatus::Completed,
+                at: t(40),
+                refunded_amount: 0,
+                escrowed_amount: 0,
+                refund_payment_id: None,
+            },
+        ]);
+        // An admin may too; the fold records the completion time.
+        let mut project = state(&history);
+        let events = project.decide(&cmd(admin(), t(41), complete())).unwrap();
+        events.iter().for_each(|e| project.evolve(e));
+        assert_eq!(project.status, ProjectStatus::Completed);
+        assert_eq!(project.completed_at, Some(t(41)));
+        assert!(project.ledger().is_balanced());
+    }
+
+    #[test]
+    fn it_should_refuse_to_complete_a_project_with_an_unpaid_milestone() {
+        TestHarness::<Project>::given(m1_paid())
+            .when(cmd(client(), t(40), complete()))
+            .then_error(ProjectError::UnpaidMilestone { milestone_id: M2, status: "pending".into() });
+        // Approved is not paid.
+        TestHarness::<Project>::given(m1_approved())
+            .when(cmd(client(), t(40), complete()))
+            .then_error(ProjectError::UnpaidMilestone { milestone_id: M1, status: "approved".into() });
+    }
+
+    #[test]
+    fn it_should_refuse_to_complete_a_project_without_milestones() {
+        let history = vec![created(), project_funded(BUDGET, BUDGET, vec![], 0, ProjectStatus::Funded), matched()];
+        TestHarness::<Project>::given(history)
+            .when(cmd(client(), t(40), complete()))
+            .then_error(ProjectError::NoMilestones);
+    }
+
+    #[test]
+    fn it_should_refuse_to_complete_a_disputed_project() {
+        // M1 paid, then the client disputes the rest of the escrow.
+        let history = after(m1_paid(), vec![(client(), open(D1, None).into())]);
+        TestHarness::<Project>::given(history)
+            .when(cmd(client(), t(40), complete()))
+            .then_error(ProjectError::InvalidStatus { status: "disputed".into(), action: "complete the project" });
+    }
+
+    #[test]
+    fn it_should_refuse_to_complete_a_project_before_it_is_matched() {
+        TestHarness::<Project>::given(funded())
+            .when(cmd(client(), t(40), complete()))
+            .then_error(ProjectError::InvalidStatus { status: "funded".into(), action: "complete the project" });
+    }
+
+    #[test]
+    fn it_should_complete_a_matched_project_whose_milestones_were_paid_through_a_dispute() {
+        // M1 = 1000 is the only milestone; a dispute rules it in the freelancer's favour.
+        let history = after(
+            vec![
+                created(),
+                added(M1, 1, BUDGET, false),
+                project_funded(BUDGET, BUDGET, vec![M1], 0, ProjectStatus::Funded),
+                matched(),
+            ],
+            vec![
+                (client(), open(D1, Some(M1)).into()),
+                (admin(), resolve(D1, DisputeDecision::FreelancerFavor, None).into()),
+            ],
+        );
+        assert_eq!(state(&history).status, ProjectStatus::Matched);
+        let events = TestHarness::<Project>::given(history).when(cmd(client(), t(40), complete())).events().unwrap();
+        assert!(matches!(
+            events.as_slice(),
+            [ProjectEvent::ProjectCompleted { status: ProjectStatus::Completed, refunded_amount: 0, .. }]
+        ));
+    }
+
+    #[test]
+    fn it_should_refund_the_unclaimed_surplus_when_a_project_completes() {
+        // Budget 1000 funded in full, one milestone of 600 paid: 400 no milestone claimed.
+        let history = after(
+            vec![
+                created(),
+                added(M1, 1, M1_AMOUNT, false),
+                project_funded(BUDGET, BUDGET, vec![M1], 0, ProjectStatus::Funded),
+                matched(),
+                started(M1),
+                project_started(),
+                submitted(M1),
+                approved(M1),
+            ],
+            vec![(client(), release(M1).into())],
+        );
+        let mut project = state(&history);
+        let events = project.decide(&cmd(client(), t(40), complete())).unwrap();
+        assert_eq!(
+            events,
+            vec![ProjectEvent::ProjectCompleted {
+                project_id: P,
+                status: ProjectStatus::Completed,
+                at: t(40),
+                refunded_amount: BUDGET - M1_AMOUNT,
+                escrowed_amount: 0,
+                refund_payment_id: Some(pay_id("refund", P, 3)),
+            }]
+        );
+        events.iter().for_each(|e| project.evolve(e));
+        assert_eq!(project.ledger(), Ledger { funded: 1000, escrowed: 0, released: 600, refunded: 400, fees: 60 });
+        assert!(project.ledger().is_balanced());
+    }
+
+    #[test]
+    fn it_should_forbid_anyone_but_the_client_or_an_admin_to_complete_a_project() {
+        for actor in [freelancer(), stranger(), moderator(), system()] {
+            TestHarness::<Project>::given(all_paid()).when(cmd(actor, t(40), complete())).then_error(
+                ProjectError::Forbidden { reason: "only the project's client or an admin may complete the project" },
+            );
+        }
+    }
+
+    // ---- CancelProject --------------------------------------------------------------------
+
+    #[test]
+    fn it_should_refund_unreleased_escrow_when_a_project_is_cancelled() {
+        TestHarness::<Project>::given(funded())
+            .when(cmd(client(), t(30), cancel("plans changed")))
+            .then([cancelled(BUDGET, 1, CLIENT)]);
+        let mut history = funded();
+        history.push(cancelled(BUDGET, 1, CLIENT));
+        let project = state(&history);
+        assert_eq!(project.status, ProjectStatus::Cancelled);
+        assert_eq!(project.ledger(), Ledger { funded: 1000, escrowed: 0, released: 0, refunded: 1000, fees: 0 });
+        assert!(project.ledger().is_balanced());
+        assert_eq!(project.cancelled_at, Some(t(30)));
+        assert_eq!(project.cancellation_reason.as_deref(), Some("plans changed"));
+        // The milestones keep their statuses.
+        assert_eq!(project.milestones[&M1].status, MilestoneStatus::Pending);
+    }
+
+    #[test]
+    fn it_should_cancel_a_draft_without_a_refund() {
+        TestHarness::<Project>::given(with_milestones())
+            .when(cmd(client(), t(30), cancel("plans changed")))
+            .then([cancelled(0, 0, CLIENT)]);
+    }
+
+    #[test]
+    fn it_should_let_an_admin_cancel_a_project_in_progress_refunding_only_what_was_not_released() {
+        // M1 released (600 out), 400 still escrowed; three payments recorded so far.
+        let history = m1_paid();
+        TestHarness::<Project>::given(history.clone())
+            .when(cmd(admin(), t(30), cancel("plans changed")))
+            .then([cancelled(M2_AMOUNT, 3, ADMIN)]);
+        let mut history = history;
+        history.push(cancelled(M2_AMOUNT, 3, ADMIN));
+        let project = state(&history);
+        assert_eq!(project.ledger(), Ledger { funded: 1000, escrowed: 0, released: 600, refunded: 400, fees: 60 });
+        assert_eq!(project.milestones[&M1].status, MilestoneStatus::Paid);
+    }
+
+    #[test]
+    fn it_should_refuse_a_client_cancellation_once_work_started() {
+        TestHarness::<Project>::given(m1_in_progress())
+            .when(cmd(client(), t(30), cancel("plans changed")))
+            .then_error(ProjectError::InvalidStatus { status: "in_progress".into(), action: "cancel the project" });
+    }
+
+    #[test]
+    fn it_should_let_the_client_cancel_until_work_starts() {
+        let mut matching = funded();
+        matching.push(matching_started());
+        let mut pending = with_milestones();
+        pending.push(submitted_for_funding());
+        for history in [with_milestones(), pending, funded(), matching, matched_project()] {
+            let status = state(&history).status;
+            let events =
+                TestHarness::<Project>::given(history).when(cmd(client(), t(30), cancel("x"))).events().unwrap();
+            assert!(matches!(events.as_slice(), [ProjectEvent::ProjectCancelled { .. }]), "{status}");
+        }
+    }
+
+    #[test]
+    fn it_should_refuse_to_cancel_a_disputed_project() {
+        for actor in [client(), admin()] {
+            TestHarness::<Project>::given(m2_disputed())
+                .when(cmd(actor, t(30), cancel("plans changed")))
+                .then_error(ProjectError::InvalidStatus { status: "disputed".into(), action: "cancel the project" });
+        }
+    }
+
+    #[test]
+    fn it_should_refuse_a_cancellation_without_a_reason() {
+        TestHarness::<Project>::given(funded())
+            .when(cmd(client(), t(30), cancel("  ")))
+            .then_error(invalid("reason", "a cancellation needs a reason"));
+    }
+
+    #[test]
+    fn it_should_forbid_anyone_but_the_client_or_an_admin_to_cancel() {
+        for actor in [freelancer(), stranger(), moderator(), system()] {
+            TestHarness::<Project>::given(matched_project())
+                .when(cmd(actor, t(30), cancel("x")))
+                .then_error(ProjectError::Forbidden { reason: "only the project's client or an admin may cancel it" });
+        }
+    }
+
+    fn every_command_but_create() -> Vec<ProjectAction> {
+        vec![
+            add_payload(M3, 1).into(),
+            fund_project().into(),
+            fund_ms(M1).into(),
+            accept(FREELANCER_2).into(),
+            start(M2).into(),
+            submit(M2).into(),
+            approve(M2).into(),
+            reject(M2, "no").into(),
+            release(M2).into(),
+            open(D2, None).into(),
+            assign(D1, MODERATOR).into(),
+            resolve(D1, DisputeDecision::ClientFavor, None).into(),
+            update_intake(BUDGET).into(),
+            submit_for_funding().into(),
+            start_matching().into(),
+            complete().into(),
+            cancel("again").into(),
+        ]
+    }
+
+    #[test]
+    fn it_should_refuse_every_command_on_a_cancelled_project() {
+        let mut history = matched_project();
+        history.push(cancelled(BUDGET, 1, CLIENT));
+        for action in every_command_but_create() {
+            let phrase = action.phrase();
+            for actor in [client(), admin(), freelancer()] {
+                TestHarness::<Project>::given(history.clone())
+                    .when(ProjectCommand { actor, at: t(31), action: action.clone() })
+                    .then_error(ProjectError::InvalidStatus { status: "cancelled".into(), action: phrase });
+            }
+        }
+        TestHarness::<Project>::given(history)
+            .when(cmd(client(), t(31), create_payload()))
+            .then_error(ProjectError::AlreadyExists);
+    }
+
+    #[test]
+    fn it_should_refuse_every_command_on_a_completed_project() {
+        let history = after(all_paid(), vec![(client(), complete().into())]);
+        for action in every_command_but_create() {
+            let phrase = action.phrase();
+            let error = TestHarness::<Project>::given(history.clone())
+                .when(ProjectCommand { actor: admin(), at: t(50), action })
+                .events()
+                .unwrap_err();
+            assert_eq!(error, ProjectError::InvalidStatus { status: "completed".into(), action: phrase });
+            assert_eq!(error.to_string(), format!("cannot {phrase}: the project is completed"));
+        }
+    }
+
+    #[test]
+    fn it_should_store_the_new_status_events_with_camel_case_payloads() {
+        let (event_type, payload) = encode_event(&cancelled(BUDGET, 1, CLIENT)).unwrap();
+        assert_eq!(event_type, "project-cancelled");
+        assert_eq!(payload["refundedAmount"], serde_json::json!(BUDGET));
+        assert_eq!(payload["escrowedAmount"], serde_json::json!(0));
+        assert_eq!(payload["refundPaymentId"], serde_json::json!(pay_id("refund", P, 1).to_string()));
+        assert_eq!(payload["cancelledBy"], serde_json::json!(CLIENT.to_string()));
+        assert_eq!(payload["status"], serde_json::json!("cancelled"));
+        let (event_type, payload) = encode_event(&submitted_for_funding()).unwrap();
+        assert_eq!(event_type, "project-submitted-for-funding");
+        assert_eq!(payload["status"], serde_json::json!("pending_funding"));
+        assert_eq!(encode_event(&matching_started()).unwrap().0, "matching-started");
+        let updated =
+            ProjectEvent::IntakeFormUpdated { project_id: P, intake_form: intake(5), total_amount: 5, at: t(1) };
+        let (event_type, payload) = encode_event(&updated).unwrap();
+        assert_eq!(event_type, "intake-form-updated");
+        assert_eq!(payload["totalAmount"], serde_json::json!(5));
+        assert_eq!(payload["intakeForm"]["budget"], serde_json::json!(5));
+        // A completion stored with only its required fields reads with no refund.
+        let completed: ProjectEvent = decode_event(
+            "project-completed",
+            &serde_json::json!({ "projectId": P, "status": "completed", "at": t(9) }),
+        )
+        .unwrap();
+        assert_eq!(
+            completed,
+            ProjectEvent::ProjectCompleted {
+                project_id: P,
+                status: ProjectStatus::Completed,
+                at: t(9),
+                refunded_amount: 0,
+                escrowed_amount: 0,
+                refund_payment_id: None,
+            }
+        );
+        // The new payloads read camelCase and refuse unknown fields.
+        let c: CancelProject = serde_json::from_value(serde_json::json!({ "projectId": P, "reason": "r" })).unwrap();
+        assert_eq!(c, CancelProject { project_id: P, reason: "r".into() });
+        assert!(serde_json::from_value::<CompleteProject>(serde_json::json!({ "projectId": P, "x": 1 })).is_err());
+        assert!(serde_json::from_value::<StartMatching>(serde_json::json!({ "projectId": P })).is_ok());
+        assert!(serde_json::from_value::<SubmitProjectForFunding>(serde_json::json!({ "projectId": P })).is_ok());
+        let u: UpdateIntakeForm = serde_json::from_value(serde_json::json!({
+            "projectId": P,
+            "intakeForm": {
+                "title": "t", "description": "d", "category": "c", "requiredSkills": [],
+                "budget": 10, "timeline": "1w", "deliverables": []
+            }
+        }))
+        .unwrap();
+        assert_eq!(u.intake_form.budget, 10);
+    }
+
+    #[test]
+    fn it_should_name_every_action_in_kebab_case() {
+        let names: Vec<&str> = every_command_but_create().iter().map(|a| a.name()).collect();
+        assert_eq!(
+            &names[12..],
+            [
+                "update-intake-form",
+                "submit-project-for-funding",
+                "start-matching",
+                "complete-project",
+                "cancel-project"
+            ]
+        );
+        assert_eq!(ProjectAction::from(cancel("x")).project_id(), P);
+        assert_eq!(Project::STATE_VERSION, 2);
+    }
+
     // ---- cross-cutting ---------------------------------------------------------------------
 
     #[test]
@@ -3100,6 +4001,8 @@ mod tests {
             (ProjectError::NotDueYet { auto_release_at: t(1) }, ErrorKind::Conflict),
             (ProjectError::InsufficientEscrow { needed: 2, available: 1 }, ErrorKind::Conflict),
             (ProjectError::NothingInEscrow, ErrorKind::Conflict),
+            (ProjectError::NoMilestones, ErrorKind::Conflict),
+            (ProjectError::UnpaidMilestone { milestone_id: M1, status: "approved".into() }, ErrorKind::Conflict),
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error}");
@@ -3343,6 +4246,20 @@ mod tests {
             }
         }
         assert_eq!(project.status == ProjectStatus::Disputed, project.has_open_dispute(), "{context}");
+        assert_eq!(project.total_amount, project.intake_form.budget, "{context}: budget and intake form disagree");
+        if project.status.is_terminal() {
+            // Closing a project empties its escrow and leaves no dispute behind.
+            assert_eq!(project.escrowed_amount, 0, "{context}: escrow left in a closed project");
+            assert!(!project.has_open_dispute(), "{context}");
+        }
+        if project.status == ProjectStatus::Completed {
+            assert!(!project.milestones.is_empty(), "{context}");
+            assert!(project.milestones.values().all(|m| m.status == MilestoneStatus::Paid), "{context}");
+            assert!(project.completed_at.is_some(), "{context}");
+        }
+        if project.status == ProjectStatus::Cancelled {
+            assert!(project.cancelled_at.is_some(), "{context}");
+        }
     }
 
     #[test]
@@ -3358,7 +4275,8 @@ mod tests {
         ];
         let mut accepted = 0;
         let mut seen = std::collections::BTreeSet::new();
-        for seed in 0..60u64 {
+        let mut closed_runs = (0, 0);
+        for seed in 0..100u64 {
             let mut rng = Lcg(seed);
             let mut project = Project::default();
             project.evolve(&created_with(1_000 + (seed as i64) * 37, (seed % 51) as u8));
@@ -3367,7 +4285,7 @@ mod tests {
                 let m = rng.pick(&milestones);
                 let d = rng.pick(&disputes);
                 // Mostly the actor the rule expects, so sequences get far; sometimes anyone.
-                let (action, expected): (ProjectAction, Actor) = match rng.next() % 13 {
+                let (action, expected): (ProjectAction, Actor) = match rng.next() % 18 {
                     0 => (add_payload(m, (rng.next() % 500) as i64).into(), client()),
                     1 => (fund_project().into(), client()),
                     2 => (fund_ms(m).into(), client()),
@@ -3387,13 +4305,22 @@ mod tests {
                         let amount = (decision == DisputeDecision::Partial).then(|| (rng.next() % 700) as i64);
                         (resolve(d, decision, amount).into(), rng.pick(&[moderator(), admin()]))
                     }
+                    13 => (update_intake((rng.next() % 2_000) as i64).into(), client()),
+                    14 => (submit_for_funding().into(), client()),
+                    15 => (start_matching().into(), rng.pick(&[client(), admin()])),
+                    16 => (complete().into(), rng.pick(&[client(), admin()])),
+                    // Cancelling ends a run, so it is tried rarely; otherwise one more completion.
+                    17 if rng.one_in(20) => (cancel("called off").into(), rng.pick(&[client(), admin()])),
+                    17 => (complete().into(), rng.pick(&[client(), admin()])),
                     _ => unreachable!(),
                 };
                 let actor = if rng.one_in(8) { rng.pick(&everyone) } else { expected };
                 let context = format!("seed {seed} step {step} {} by {:?}", action.name(), actor.role);
                 let before = project.clone();
+                let closed = project.status;
                 match project.decide(&cmd(actor, at, action)) {
                     Ok(events) => {
+                        assert!(!closed.is_terminal(), "{context}: a {closed} project accepted a command");
                         accepted += 1;
                         for event in &events {
                             let (event_type, payload) = encode_event(event).unwrap();
@@ -3407,13 +4334,25 @@ mod tests {
                         // A refusal has an HTTP class and, decide being pure, changed nothing.
                         let _ = error.kind();
                         assert_eq!(project, before, "{context}");
+                        if closed.is_terminal() {
+                            assert!(
+                                matches!(&error, ProjectError::InvalidStatus { status, .. } if status == closed.as_str()),
+                                "{context}: {error}"
+                            );
+                        }
                     }
                 }
                 check_invariants(&project, &context);
             }
+            match project.status {
+                ProjectStatus::Completed => closed_runs.0 += 1,
+                ProjectStatus::Cancelled => closed_runs.1 += 1,
+                _ => {}
+            }
         }
         assert!(accepted > 1_000, "the generator should exercise the rules, accepted {accepted}");
         // Every event type but the creation (folded directly above) came out of a decision.
-        assert_eq!(seen.len(), 13, "{seen:?}");
+        assert_eq!(seen.len(), 18, "{seen:?}");
+        assert!(closed_runs.0 > 0 && closed_runs.1 > 0, "completed and cancelled runs: {closed_runs:?}");
     }
 }

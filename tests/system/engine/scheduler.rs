@@ -100,3 +100,42 @@ async fn scheduled_commands_retry_transient_failures_and_record_refusals() {
     assert_eq!(status, "done");
     db.drop_db().await;
 }
+
+/// Two scheduler passes at once (two processes, or a pass overlapping a slow one): a due command
+/// is dispatched once, and its status stays `done`.
+#[tokio::test]
+async fn concurrent_scheduler_passes_dispatch_a_command_once() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let bus = CommandBus::start(Arc::new(store.clone()), Arc::new(account::upcasters()), BusConfig::default());
+    let clock = ManualClock::new(chrono::Utc::now());
+    let shared: SharedClock = clock.clone();
+    let s = account::stream("twice");
+    bus.execute::<Account>(&s, C::Open { owner: "ann".into() }, commands::CommandContext::new("open", clock.now())).await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    for _ in 0..1 {
+        commands::scheduler::schedule(
+            &mut conn,
+            &ScheduledCommand {
+                id: uuid::Uuid::now_v7(),
+                context: "test".into(),
+                command: "deposit".into(),
+                payload: serde_json::json!({ "stream": s, "amount": 7 }),
+                due_at: clock.now(),
+                source_event: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    drop(conn);
+    let make = || Scheduler::new(db.pool.clone(), Arc::new(AccountDispatcher { bus: bus.clone(), clock: shared.clone() }), shared.clone());
+    let (a, b) = (make(), make());
+    let (x, y) = tokio::join!(a.run_due(), b.run_due());
+    assert_eq!(x.unwrap() + y.unwrap(), 1, "claimed once");
+    assert_eq!((a.run_due().await.unwrap(), b.run_due().await.unwrap()), (0, 0));
+    assert_eq!(bus.load::<Account>(&s).await.unwrap().0.balance, 7);
+    let status: String = sqlx::query_scalar("select status from scheduled_commands").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(status, "done");
+    db.drop_db().await;
+}
