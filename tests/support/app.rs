@@ -29,12 +29,10 @@ pub struct Reply {
 }
 
 impl TestApp {
-    pub async fn spawn() -> Self {
-        let db = TestDb::new().await;
-        let clock = ManualClock::new(chrono::Utc::now());
-        let shared: SharedClock = clock.clone();
+    /// The configuration of a test server on `db`, with NATS subjects of its own.
+    pub fn config(db: &TestDb) -> Config {
         let suffix = db.name.trim_start_matches("estest_").to_owned();
-        let config = Config {
+        Config {
             database_url: db.url.clone(),
             nats_url: nats_url(),
             nats_stream: format!("T{suffix}"),
@@ -47,7 +45,14 @@ impl TestApp {
             pipeline_shards: 4,
             payment_webhook_secret: "whsec_test".to_owned().into(),
             run_workers: true,
-        };
+        }
+    }
+
+    pub async fn spawn() -> Self {
+        let db = TestDb::new().await;
+        let clock = ManualClock::new(chrono::Utc::now());
+        let shared: SharedClock = clock.clone();
+        let config = Self::config(&db);
         PgEventStore::migrate(&db.pool).await.expect("migrated");
         let built = AppState::build(config, shared, gateway::contexts::all()).await.expect("app builds");
         let (trigger, shutdown) = shutdown_pair();

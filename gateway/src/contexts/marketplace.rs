@@ -165,6 +165,11 @@ fn project_commands() -> Vec<crate::registry::CommandSpec> {
             reply.created = true;
             Ok(reply.with(json!({ "projectId": project_id })))
         }),
+        project_command!("update-intake-form", "the project's client, in draft", project::UpdateIntakeForm, UpdateIntakeForm),
+        project_command!("submit-project-for-funding", "the project's client", project::SubmitProjectForFunding, SubmitProjectForFunding),
+        project_command!("start-matching", "the project's client or an admin", project::StartMatching, StartMatching),
+        project_command!("complete-project", "the project's client or an admin (every milestone paid)", project::CompleteProject, CompleteProject),
+        project_command!("cancel-project", "the project's client before work starts, or an admin (refunds unreleased escrow)", project::CancelProject, CancelProject),
         project_command!("add-milestone", "the project's client", project::AddMilestone, AddMilestone),
         project_command!("fund-project", "the project's client", project::FundProject, FundProject),
         project_command!("fund-milestone", "the project's client", project::FundMilestone, FundMilestone),

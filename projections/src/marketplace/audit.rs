@@ -20,14 +20,15 @@ pub const AUDITED: &[&str] = &[
     // projects, milestones, disputes, payments
     "project-created", "milestone-added", "project-funded", "milestone-funded", "freelancer-matched", "project-started",
     "milestone-started", "milestone-submitted", "milestone-approved", "milestone-rejected", "milestone-payment-released",
-    "dispute-opened", "moderator-assigned", "dispute-resolved",
+    "dispute-opened", "moderator-assigned", "dispute-resolved", "intake-form-updated", "project-submitted-for-funding",
+    "matching-started", "project-completed", "project-cancelled",
 ];
 
 /// The seed's action types: auth, payment, dispute, admin, system.
 pub fn action_type(event_type: &str, actor_role: &str) -> &'static str {
     match event_type {
         "account-registered" | "password-set" | "logged-in" | "session-opened" | "session-closed" => "auth",
-        "project-funded" | "milestone-funded" | "milestone-payment-released" => "payment",
+        "project-funded" | "milestone-funded" | "milestone-payment-released" | "project-cancelled" => "payment",
         t if t.starts_with("payment-") => "payment",
         "dispute-opened" | "moderator-assigned" | "dispute-resolved" => "dispute",
         "role-changed" | "admin-granted" | "user-suspended" | "user-reinstated" | "account-suspended" | "account-reactivated" => "admin",

@@ -30,6 +30,11 @@ pub const EVENT_TYPES: &[&str] = &[
     "dispute-opened",
     "moderator-assigned",
     "dispute-resolved",
+    "intake-form-updated",
+    "project-submitted-for-funding",
+    "matching-started",
+    "project-completed",
+    "project-cancelled",
 ];
 
 struct Payment<'a> {
@@ -310,10 +315,111 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 insert_payment(conn, tables, Payment { id, project_id, milestone_id, dispute_id: Some(dispute_id), kind: "platform_fee", amount: platform_fee, platform_fee: Some(platform_fee), net_amount: platform_fee, at }).await?;
             }
         }
-        // PENDING-STATUS-MACHINE: replaced below once the status-machine events are final.
-        _ => {}
+        ProjectEvent::IntakeFormUpdated { project_id, intake_form, total_amount, at } => {
+            sqlx::query(&format!("update {projects} set intake_form = $2, total_amount = $3, updated_at = $4 where id = $1"))
+                .bind(project_id)
+                .bind(serde_json::to_value(&intake_form).expect("intake form"))
+                .bind(total_amount)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        ProjectEvent::ProjectSubmittedForFunding { project_id, status, at } | ProjectEvent::MatchingStarted { project_id, status, at } => {
+            sqlx::query(&format!("update {projects} set status = $2, updated_at = $3 where id = $1"))
+                .bind(project_id)
+                .bind(status.as_str())
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        ProjectEvent::ProjectCompleted { project_id, status, at, refunded_amount, escrowed_amount, refund_payment_id }
+        | ProjectEvent::ProjectCancelled { project_id, status, at, refunded_amount, escrowed_amount, refund_payment_id, .. } => {
+            let completed = e.event_type == "project-completed";
+            sqlx::query(&format!(
+                "update {projects} set status = $2, escrowed_amount = $3, refunded_amount = refunded_amount + $4,
+                        completed_at = case when $5 then $6 else completed_at end, updated_at = $6 where id = $1"
+            ))
+            .bind(project_id)
+            .bind(status.as_str())
+            .bind(escrowed_amount)
+            .bind(refunded_amount)
+            .bind(completed)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(id) = refund_payment_id {
+                insert_payment(conn, tables, Payment { id, project_id, milestone_id: None, dispute_id: None, kind: "refund", amount: refunded_amount, platform_fee: None, net_amount: refunded_amount, at }).await?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Rows of insert-only events, written set-based: one statement per run of them.
+#[derive(Default)]
+struct Inserts {
+    projects: Vec<serde_json::Value>,
+    milestones: Vec<serde_json::Value>,
+}
+
+impl Inserts {
+    fn is_empty(&self) -> bool {
+        self.projects.is_empty() && self.milestones.is_empty()
+    }
+
+    /// Takes the event when it is a plain insert; otherwise hands it back.
+    fn take(&mut self, e: &RecordedEvent) -> bool {
+        match e.event_type.as_str() {
+            "project-created" => {
+                let p = &e.payload;
+                self.projects.push(json!({
+                    "id": p["projectId"], "client_id": p["clientId"], "intake_form": p["intakeForm"], "status": p["status"],
+                    "total_amount": p["totalAmount"], "platform_fee": p["platformFeePercent"], "currency": p["currency"], "at": p["at"],
+                }));
+                true
+            }
+            "milestone-added" => {
+                let p = &e.payload;
+                self.milestones.push(json!({
+                    "id": p["milestoneId"], "project_id": p["projectId"], "title": p["title"], "description": p["description"],
+                    "sort_order": p["order"], "amount": p["amount"], "currency": p["currency"], "funded": p["funded"],
+                    "due_date": p["dueDate"], "at": p["at"],
+                }));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection, tables: &Tables) -> Result<(), sqlx::Error> {
+        if !self.projects.is_empty() {
+            let t = tables.get("marketplace.projects");
+            sqlx::query(&format!(
+                "insert into {t} (id, client_id, intake_form, status, total_amount, platform_fee, currency, created_at, updated_at)
+                 select id, client_id, intake_form, status, total_amount, platform_fee, currency, at, at
+                 from jsonb_to_recordset($1) as r(id uuid, client_id uuid, intake_form jsonb, status text, total_amount bigint,
+                      platform_fee int, currency text, at timestamptz)
+                 on conflict (id) do nothing"
+            ))
+            .bind(serde_json::Value::Array(std::mem::take(&mut self.projects)))
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.milestones.is_empty() {
+            let t = tables.get("marketplace.milestones");
+            sqlx::query(&format!(
+                "insert into {t} (id, project_id, title, description, sort_order, amount, currency, status, funded, due_date, created_at, updated_at)
+                 select id, project_id, title, description, sort_order, amount, currency, 'pending', funded, due_date, at, at
+                 from jsonb_to_recordset($1) as r(id uuid, project_id uuid, title text, description text, sort_order int, amount bigint,
+                      currency text, funded boolean, due_date timestamptz, at timestamptz)
+                 on conflict (id) do nothing"
+            ))
+            .bind(serde_json::Value::Array(std::mem::take(&mut self.milestones)))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 impl Projector for ProjectsProjector {
@@ -328,9 +434,18 @@ impl Projector for ProjectsProjector {
     }
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
+            // Inserts accumulate; any other event first flushes them, so rows change in log order.
+            let mut inserts = Inserts::default();
             for e in events {
+                if inserts.take(e) {
+                    continue;
+                }
+                if !inserts.is_empty() {
+                    inserts.flush(conn, tables).await?;
+                }
                 apply_one(conn, tables, e).await?;
             }
+            inserts.flush(conn, tables).await?;
             Ok(())
         })
     }
