@@ -74,6 +74,16 @@ impl NatsRelay {
         Self { store, js, config }
     }
 
+    /// Sets the relay's lag gauges (called when metrics are scraped: counting the backlog on every
+    /// batch would cost the most exactly when the relay is behind).
+    pub async fn report_lag(pool: &sqlx::PgPool, consumer_name: &str) -> Result<(), sqlx::Error> {
+        let cp = load_checkpoint(pool, consumer_name).await?;
+        let (events, seconds) = lag(pool, cp.position, None).await?;
+        METRICS.set("relay_lag_events", &[], events as f64);
+        METRICS.set("relay_lag_seconds", &[], seconds);
+        Ok(())
+    }
+
     /// Creates the JetStream stream if it does not exist.
     pub async fn ensure_stream(&self) -> Result<(), RelayError> {
         self.js
@@ -168,10 +178,6 @@ impl NatsRelay {
                         // Someone else moved our checkpoint (lease lost): start over.
                         Ok(false) | Err(_) => continue 'lease,
                     }
-                }
-                if let Ok((events, seconds)) = lag(&pool, at, None).await {
-                    METRICS.set("relay_lag_events", &[], events as f64);
-                    METRICS.set("relay_lag_seconds", &[], seconds);
                 }
                 match error {
                     Some(error) => {

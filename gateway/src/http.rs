@@ -462,6 +462,7 @@ async fn admin_resume(State(state): State<AppState>, Path(name): Path<String>, c
 async fn metrics(State(state): State<AppState>) -> Response {
     // Lag gauges are computed when scraped.
     let _ = state.runtime.status().await;
+    let _ = commands::relay::NatsRelay::report_lag(&state.pool, &commands::relay::RelayConfig::default().consumer_name).await;
     let mut r = METRICS.render().into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r

@@ -248,17 +248,29 @@ impl ProjectorRuntime {
                     continue;
                 }
             };
+            // The owner keeps its checkpoint in memory; the stored one is re-read only when the
+            // conditional update says it moved (a rebuild swapped tables) or after a stall.
+            let mut known: Option<commands::consumer::Checkpoint> = None;
+            // What the database holds (the conditional update's `from`), and when it was written.
+            let mut stored: Option<LogPosition> = None;
+            let mut persisted = std::time::Instant::now();
             loop {
                 if shutdown.is_set() {
                     return;
                 }
                 let seen = self.store.wake().current();
-                let checkpoint = match load_checkpoint(self.pool(), name).await {
-                    Ok(cp) => cp,
-                    Err(_) => {
-                        shutdown.sleep(self.config.poll_interval).await;
-                        continue 'lease;
-                    }
+                let checkpoint = match known.take() {
+                    Some(cp) => cp,
+                    None => match load_checkpoint(self.pool(), name).await {
+                        Ok(cp) => {
+                            stored = Some(cp.position);
+                            cp
+                        }
+                        Err(_) => {
+                            shutdown.sleep(self.config.poll_interval).await;
+                            continue 'lease;
+                        }
+                    },
                 };
                 if checkpoint.status != "running" {
                     // Stalled: wait for an operator's resume or rebuild.
@@ -275,14 +287,27 @@ impl ProjectorRuntime {
                         continue;
                     }
                 };
+                let from = stored.unwrap_or(checkpoint.position);
+                if batch.events.is_empty() && batch.checkpoint != checkpoint.position && persisted.elapsed() < Duration::from_secs(1) {
+                    // Only other contexts' events went by: move on in memory, persist later.
+                    known = Some(commands::consumer::Checkpoint { position: batch.checkpoint, ..checkpoint });
+                    continue;
+                }
                 if batch.events.is_empty() && batch.checkpoint == checkpoint.position {
+                    known = Some(checkpoint);
                     tokio::select! {
                         _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
                         _ = shutdown.wait() => return,
                     }
                     continue;
                 }
-                match self.handle(&*projector, name, &tables, checkpoint.position, &batch, &mut shutdown).await {
+                match self.handle(&*projector, name, &tables, from, &batch, &mut shutdown).await {
+                    Ok(Some(Applied::Done(at))) => {
+                        stored = Some(at);
+                        persisted = std::time::Instant::now();
+                        known = Some(commands::consumer::Checkpoint { position: at, ..checkpoint });
+                    }
+                    // Moved, or stalled: re-read the stored checkpoint.
                     Ok(_) => {}
                     Err(error) => {
                         tracing::warn!(projector = name, %error, "projector lost its database connection");
