@@ -101,10 +101,16 @@ impl NatsRelay {
     /// Publishes one batch after `from`; returns the checkpoint to keep (only past acknowledged
     /// events) and the error that stopped it, if any.
     pub async fn publish_batch(&self, from: LogPosition) -> Result<(LogPosition, Option<RelayError>), RelayError> {
+        Ok(self.publish_batch_inner(from).await?.0)
+    }
+
+    /// As `publish_batch`, also saying whether more may be ready at once (a full page).
+    async fn publish_batch_inner(&self, from: LogPosition) -> Result<((LogPosition, Option<RelayError>), bool), RelayError> {
         let batch = self.store.read_all(from, self.config.batch_size, None).await?;
         if batch.events.is_empty() {
-            return Ok((batch.checkpoint, None));
+            return Ok(((batch.checkpoint, None), false));
         }
+        let full = batch.full;
         let mut acks = Vec::with_capacity(batch.events.len());
         for event in &batch.events {
             let payload = serde_json::to_vec(event).expect("event serialises");
@@ -113,7 +119,7 @@ impl NatsRelay {
                 Ok(ack) => acks.push(ack),
                 Err(e) => {
                     acks.clear();
-                    return Ok((from, Some(RelayError::Nats(e.to_string()))));
+                    return Ok(((from, Some(RelayError::Nats(e.to_string()))), false));
                 }
             }
         }
@@ -125,10 +131,10 @@ impl NatsRelay {
                     reached = event.log_position();
                     METRICS.inc("relay_published_total", &[], 1.0);
                 }
-                Err(e) => return Ok((reached, Some(RelayError::Nats(e.to_string())))),
+                Err(e) => return Ok(((reached, Some(RelayError::Nats(e.to_string()))), false)),
             }
         }
-        Ok((batch.checkpoint.max(reached), None))
+        Ok(((batch.checkpoint.max(reached), None), full))
     }
 
     /// Runs until shutdown: waits for the lease, then relays forever.
@@ -163,9 +169,9 @@ impl NatsRelay {
                     return;
                 }
                 let seen = self.store.wake().current();
-                let (next, error) = match self.publish_batch(at).await {
+                let ((next, error), full) = match self.publish_batch_inner(at).await {
                     Ok(r) => r,
-                    Err(e) => (at, Some(e)),
+                    Err(e) => ((at, Some(e)), false),
                 };
                 if next != at {
                     let saved = async {
@@ -189,7 +195,9 @@ impl NatsRelay {
                     }
                     None => {
                         backoff = Duration::from_millis(100);
-                        if next == at {
+                        // Only a full page means more is ready now; otherwise wait for a wake-up
+                        // (the horizon alone moves with every transaction on the server).
+                        if !full {
                             tokio::select! {
                                 _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
                                 _ = shutdown.wait() => return,

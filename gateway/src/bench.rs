@@ -255,6 +255,18 @@ pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) 
     let b = Bench { state: state.clone(), base: base.clone(), token, http };
     let pool = state.pool.clone();
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("D") {
+        trigger.trigger();
+        for w in workers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        for r in projection(&state, sizes.projection_events).await? {
+            log(&r);
+            out.push(r);
+        }
+        return Ok(out);
+    }
+
     // Baselines at concurrency 1 and 32.
     let base1 = baseline(&pool, sizes.new_streams.min(5_000), 1).await?;
     let base32 = baseline(&pool, sizes.new_streams, 32).await?;

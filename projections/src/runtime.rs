@@ -288,16 +288,29 @@ impl ProjectorRuntime {
                     }
                 };
                 let from = stored.unwrap_or(checkpoint.position);
-                if batch.events.is_empty() && batch.checkpoint != checkpoint.position && persisted.elapsed() < Duration::from_secs(1) {
-                    // Only other contexts' events went by: move on in memory, persist later.
+                if batch.events.is_empty() {
+                    // Nothing of ours: the checkpoint only follows the horizon, which moves with
+                    // any transaction on the server. Move on in memory (persisted at most once a
+                    // second), then wait for a wake-up: never spin on an idle log.
+                    let moved = batch.checkpoint != checkpoint.position;
+                    if moved && persisted.elapsed() >= Duration::from_secs(1) {
+                        let mut tx_ok = false;
+                        if let Ok(mut conn) = self.pool().acquire().await {
+                            tx_ok = matches!(advance_checkpoint(&mut conn, name, from, batch.checkpoint).await, Ok(true));
+                        }
+                        if !tx_ok {
+                            known = None;
+                            continue;
+                        }
+                        stored = Some(batch.checkpoint);
+                        persisted = std::time::Instant::now();
+                    }
                     known = Some(commands::consumer::Checkpoint { position: batch.checkpoint, ..checkpoint });
-                    continue;
-                }
-                if batch.events.is_empty() && batch.checkpoint == checkpoint.position {
-                    known = Some(checkpoint);
-                    tokio::select! {
-                        _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
-                        _ = shutdown.wait() => return,
+                    if !batch.full {
+                        tokio::select! {
+                            _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
+                            _ = shutdown.wait() => return,
+                        }
                     }
                     continue;
                 }
@@ -306,6 +319,12 @@ impl ProjectorRuntime {
                         stored = Some(at);
                         persisted = std::time::Instant::now();
                         known = Some(commands::consumer::Checkpoint { position: at, ..checkpoint });
+                        if !batch.full {
+                            tokio::select! {
+                                _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
+                                _ = shutdown.wait() => return,
+                            }
+                        }
                     }
                     // Moved, or stalled: re-read the stored checkpoint.
                     Ok(_) => {}

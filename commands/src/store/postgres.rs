@@ -28,9 +28,7 @@ pub struct PgEventStore {
 const EVENT_COLUMNS: &str = "position, txid::text::bigint as txid, event_id, stream_id, stream_type, version, \
      event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash";
 
-/// The same columns from `events` aliased `ev` (where another relation has some of these names).
-const EVENT_COLUMNS_EV: &str = "ev.position, ev.txid::text::bigint as txid, ev.event_id, ev.stream_id, ev.stream_type, ev.version, \
-     ev.event_type, ev.schema_version, ev.payload, ev.metadata, ev.recorded_at, ev.prev_hash, ev.hash";
+
 
 fn event_from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     Ok(RecordedEvent {
@@ -689,8 +687,12 @@ impl PgEventStore {
                       from s order by txid desc, position desc limit 1)
              select h.xmin::text::bigint as horizon, last.*, e.*
              from h left join last on true left join lateral (
-                 select {EVENT_COLUMNS_EV} from s join events ev on ev.position = s.position
-                 where s.event_type = any($3) order by s.txid, s.position limit $4) e on true"
+                 -- Primary-key lookups: the planner cannot size `s`, and would hash-join the
+                 -- whole table otherwise.
+                 select {EVENT_COLUMNS} from events
+                 where position = any(array(select position from s where event_type = any($3)
+                                            order by txid, position limit $4))
+                 order by txid, position) e on true"
         ))
         .bind(after.txid.to_string())
         .bind(after.position)
