@@ -635,10 +635,6 @@ fn classify(error: sqlx::Error, request: &AppendRequest) -> AppendError {
     }
 }
 
-/// Index entries a filtered read walks at most per call: a reader of rare event types moves its
-/// checkpoint through a long log in bounded steps instead of sorting every match at once.
-const FILTER_WINDOW: i64 = 8_192;
-
 impl PgEventStore {
     async fn read_all_unfiltered(&self, after: LogPosition, limit: i64) -> Result<ReadBatch, StoreError> {
         // The horizon and the events come from one statement, hence one snapshot: every
@@ -672,58 +668,45 @@ impl PgEventStore {
         Ok(ReadBatch { events, checkpoint, full })
     }
 
-    /// Walks at most `FILTER_WINDOW` entries of the `(txid, position)` index and returns the
-    /// matching events among them (up to `limit`). Ordering by the index avoids sorting every
-    /// match of the whole backlog, which made catch-up quadratic.
+    /// A merge of per-type range scans of the `(event_type, txid, position)` index: each handled
+    /// type gives at most `limit` entries in log order, and the first `limit` of their union are
+    /// the page. The cost is bounded by (types × limit), whatever the backlog and whatever other
+    /// contexts write.
     async fn read_all_filtered(&self, after: LogPosition, limit: i64, types: &[String]) -> Result<ReadBatch, StoreError> {
-        let window = FILTER_WINDOW.max(limit);
         let rows = sqlx::query(&format!(
             "with h as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as xmin),
              s as materialized (
-                 select position, txid, event_type from events, h
-                 where (txid, position) > ($1::text::xid8, $2) and txid < h.xmin
-                 order by txid, position limit $5),
-             last as (select txid::text::bigint as last_txid, position as last_position, (select count(*) from s) as scanned
-                      from s order by txid desc, position desc limit 1)
-             select h.xmin::text::bigint as horizon, last.*, e.*
-             from h left join last on true left join lateral (
-                 -- Primary-key lookups: the planner cannot size `s`, and would hash-join the
-                 -- whole table otherwise.
+                 select m.position, m.txid from h, unnest($3::text[]) as t(ty)
+                 cross join lateral (
+                     select position, txid from events
+                     where event_type = t.ty and (txid, position) > ($1::text::xid8, $2) and txid < h.xmin
+                     order by txid, position limit $4) m
+                 order by m.txid, m.position limit $4)
+             select h.xmin::text::bigint as horizon, e.*
+             from h left join lateral (
+                 -- Primary-key lookups: the planner cannot size `s`.
                  select {EVENT_COLUMNS} from events
-                 where position = any(array(select position from s where event_type = any($3)
-                                            order by txid, position limit $4))
+                 where position = any(array(select position from s))
                  order by txid, position) e on true"
         ))
         .bind(after.txid.to_string())
         .bind(after.position)
         .bind(types)
         .bind(limit)
-        .bind(window)
         .fetch_all(&self.pool)
         .await?;
-        let first = rows.first();
-        let horizon: i64 = first.map(|r| r.try_get("horizon")).transpose()?.unwrap_or(after.txid);
-        let scanned: i64 = first.map(|r| r.try_get::<Option<i64>, _>("scanned")).transpose()?.flatten().unwrap_or(0);
-        let last_scanned = match first {
-            Some(r) => match (r.try_get::<Option<i64>, _>("last_txid")?, r.try_get::<Option<i64>, _>("last_position")?) {
-                (Some(txid), Some(position)) => Some(LogPosition { txid, position }),
-                _ => None,
-            },
-            None => None,
-        };
+        let horizon: i64 = rows.first().map(|r| r.try_get("horizon")).transpose()?.unwrap_or(after.txid);
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             if row.try_get::<Option<i64>, _>("position")?.is_some() {
                 events.push(event_from_row(row)?);
             }
         }
-        let (checkpoint, full) = if events.len() as i64 >= limit {
-            (events.last().map(RecordedEvent::log_position).unwrap_or(after), true)
-        } else if scanned >= window {
-            // The window ended before the log did: resume after the last entry walked.
-            (last_scanned.unwrap_or(after).max(after), true)
+        let full = events.len() as i64 >= limit;
+        let checkpoint = if full {
+            events.last().map(RecordedEvent::log_position).unwrap_or(after)
         } else {
-            (after.max(LogPosition { txid: horizon, position: 0 }), false)
+            after.max(LogPosition { txid: horizon, position: 0 })
         };
         Ok(ReadBatch { events, checkpoint, full })
     }
