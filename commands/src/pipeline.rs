@@ -129,12 +129,13 @@ enum Decision {
     Write { request: AppendRequest, next: AnyState, count: i64 },
 }
 
+#[derive(Clone)]
 enum Failure {
     Conflict { stream_id: String },
     WrongType { actual: String },
     Corrupt(String),
     Invalid(String),
-    Store(StoreError),
+    Store(String),
     Mismatch,
     VersionMismatch { expected: i64, actual: i64 },
 }
@@ -305,7 +306,7 @@ impl<A: Aggregate> Job for TypedJob<A> {
             }
             Failure::Corrupt(message) => ExecuteError::Corrupt { stream_id: self.stream_id.clone(), message },
             Failure::Invalid(m) => ExecuteError::Invalid(m),
-            Failure::Store(e) => ExecuteError::Store(e),
+            Failure::Store(e) => ExecuteError::Store(StoreError::Backend(e)),
             Failure::Mismatch => ExecuteError::IdempotencyMismatch,
             Failure::VersionMismatch { expected, actual } => ExecuteError::VersionMismatch { expected, actual },
         };
@@ -399,7 +400,7 @@ impl<S: EventStore> CommandBus<S> {
     ) -> Result<CommandResult, ExecuteError<A::Error>> {
         let stream_id = stream_id.into();
         if let Some(key) = &ctx.idempotency {
-            if let Some(found) = self.replay(key, &stream_id).await? {
+            if let Some(found) = replay_recorded(&*self.store, key, &stream_id).await? {
                 return found;
             }
         }
@@ -419,15 +420,6 @@ impl<S: EventStore> CommandBus<S> {
         let shard = shard_of(&job.stream_id, self.shards.len());
         self.shards[shard].send(Box::new(job)).await.map_err(|_| ExecuteError::Unavailable)?;
         answer.await.map_err(|_| ExecuteError::Unavailable)?
-    }
-
-    /// The recorded answer for an idempotency key, if the key was used before.
-    async fn replay<E>(
-        &self,
-        key: &IdempotencyKey,
-        stream_id: &str,
-    ) -> Result<Option<Result<CommandResult, ExecuteError<E>>>, StoreError> {
-        replay_recorded(&*self.store, key, stream_id).await
     }
 
     /// The current state of an aggregate, read from the store (not from a worker's cache).
@@ -589,7 +581,7 @@ impl<S: EventStore> Worker<S> {
                 let message = error.to_string();
                 for (job, stream) in writing {
                     self.cache.remove(&stream);
-                    job.fail(Failure::Store(StoreError::Backend(message.clone())), 1);
+                    job.fail(Failure::Store(message.clone()), 1);
                 }
                 return retry;
             }
@@ -653,11 +645,11 @@ impl<S: EventStore> Worker<S> {
                     match replay_recorded::<S, ()>(&self.store, &key, &stream).await {
                         Ok(Some(Ok(result))) => job.succeed(result),
                         Ok(_) => job.fail(Failure::Mismatch, 1),
-                        Err(e) => job.fail(Failure::Store(e), 1),
+                        Err(e) => job.fail(Failure::Store(e.to_string()), 1),
                     }
                 }
                 Err(AppendError::Invalid(m)) => job.fail(Failure::Invalid(m), 1),
-                Err(AppendError::Store(e)) => job.fail(Failure::Store(e), 1),
+                Err(AppendError::Store(e)) => job.fail(Failure::Store(e.to_string()), 1),
             }
         }
         if !snapshot_rows.is_empty() {
@@ -682,7 +674,7 @@ impl<S: EventStore> Worker<S> {
                 Ok(Some(Ok(result))) => job.succeed(result),
                 Ok(Some(Err(_))) => job.fail(Failure::Mismatch, 1),
                 Ok(None) => out.push(job),
-                Err(e) => job.fail(Failure::Store(e), 1),
+                Err(e) => job.fail(Failure::Store(e.to_string()), 1),
             }
         }
         out
@@ -700,7 +692,7 @@ impl<S: EventStore> Worker<S> {
                 to_load.push(LoadRequest { stream_id: job.stream_id().to_owned(), state_version: job.state_version() });
             }
         }
-        let mut failed: HashMap<String, String> = HashMap::new();
+        let mut failed: HashMap<String, Failure> = HashMap::new();
         if !to_load.is_empty() {
             match self.store.load_streams(&to_load).await {
                 Ok(loaded) => {
@@ -712,7 +704,7 @@ impl<S: EventStore> Worker<S> {
                                 Ok(events) => job
                                     .fold(LoadedStream { snapshot: None, events }, &self.upcasters)
                                     .map(|f| f.expect("no snapshot to reject")),
-                                Err(e) => Err(Failure::Store(e)),
+                                Err(e) => Err(Failure::Store(e.to_string())),
                             },
                             Err(f) => Err(f),
                         };
@@ -725,14 +717,14 @@ impl<S: EventStore> Worker<S> {
                             }
                             Err(failure) => {
                                 self.cache.remove(&request.stream_id);
-                                failed.insert(request.stream_id.clone(), describe(&failure));
+                                failed.insert(request.stream_id.clone(), failure);
                             }
                         }
                     }
                 }
                 Err(error) => {
                     for request in &to_load {
-                        failed.insert(request.stream_id.clone(), format!("store: {error}"));
+                        failed.insert(request.stream_id.clone(), Failure::Store(error.to_string()));
                     }
                 }
             }
@@ -742,16 +734,7 @@ impl<S: EventStore> Worker<S> {
             let fits = self.cache.get(job.stream_id()).map(|e| e.state_type == job.state_type());
             match (fits, failed.get(job.stream_id())) {
                 (Some(true), _) => ready.push(job),
-                (_, Some(reason)) => {
-                    let failure = if let Some(actual) = reason.strip_prefix("type:") {
-                        Failure::WrongType { actual: actual.to_owned() }
-                    } else if let Some(m) = reason.strip_prefix("store: ") {
-                        Failure::Store(StoreError::Backend(m.to_owned()))
-                    } else {
-                        Failure::Corrupt(reason.clone())
-                    };
-                    job.fail(failure, 1)
-                }
+                (_, Some(failure)) => job.fail(failure.clone(), 1),
                 _ => {
                     // Another job type folded this stream first: the stream is not this type.
                     let actual = self.cache.get(job.stream_id()).map(|_| "another aggregate".to_owned()).unwrap_or_default();
@@ -761,17 +744,6 @@ impl<S: EventStore> Worker<S> {
         }
         let fresh = to_load.into_iter().map(|r| r.stream_id).filter(|id| !failed.contains_key(id)).collect();
         (ready, fresh)
-    }
-}
-
-fn describe(failure: &Failure) -> String {
-    match failure {
-        Failure::WrongType { actual } => format!("type:{actual}"),
-        Failure::Corrupt(m) => m.clone(),
-        Failure::Store(e) => format!("store: {e}"),
-        Failure::Invalid(m) | Failure::Conflict { stream_id: m } => m.clone(),
-        Failure::Mismatch => "idempotency mismatch".into(),
-        Failure::VersionMismatch { expected, actual } => format!("expected version {expected}, stream at {actual}"),
     }
 }
 

@@ -518,11 +518,7 @@ async fn freshness(b: &Bench, sizes: Sizes) -> Result<Row, Box<dyn std::error::E
     let pool = b.state.pool.clone();
     // A projector that owns a table of these events: the audit log projects every marketplace
     // event; create-project events land in marketplace.projects through marketplace-projects.
-    let (_, client) = {
-        let r = crate::contexts::identity::register(&b.state, "fresh@example.com", "bench password 1", "Fresh", ctx("register")).await?;
-        (r.0, r.1)
-    };
-    let _ = client;
+    crate::contexts::identity::register(&b.state, "fresh@example.com", "bench password 1", "Fresh", ctx("register")).await?;
     let login: serde_json::Value = b
         .http
         .post(format!("{}/v1/identity/commands/log-in", b.base))

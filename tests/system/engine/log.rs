@@ -232,10 +232,8 @@ async fn a_filtered_reader_finds_a_rare_event_behind_a_long_log_once() {
     let rare_id = store.append(rare).await.unwrap().events[0].event_id;
     let mut at = LogPosition::START;
     let mut seen = Vec::new();
-    let mut reads = 0;
     for _ in 0..200 {
         let batch = store.read_all(at, 100, Some(&["rare".to_owned()])).await.unwrap();
-        reads += 1;
         assert!(batch.checkpoint >= at, "the checkpoint never goes back");
         at = batch.checkpoint;
         seen.extend(batch.events.iter().map(|e| e.event_id));
@@ -247,7 +245,6 @@ async fn a_filtered_reader_finds_a_rare_event_behind_a_long_log_once() {
         }
     }
     assert_eq!(seen, vec![rare_id]);
-    assert!(reads >= 1);
     let again = store.read_all(at, 100, Some(&["rare".to_owned(), "noted".to_owned()])).await.unwrap();
     assert!(again.events.is_empty(), "the checkpoint is past every event: {}", again.events.len());
     // Many matches of several types come in log order, a page at a time, none twice.

@@ -139,15 +139,12 @@ async fn malformed_json_and_unknown_fields_are_refused_and_write_nothing() {
 async fn a_query_sees_its_own_write_with_after_and_refuses_unindexed_filters() {
     let app = TestApp::spawn().await;
     let s = scene(&app, "after").await;
-    for _ in 0..5 {
-        let r = ok(&app, "fund-milestone", &s.client, json!({ "projectId": s.project, "milestoneId": s.m1 })).await;
-        let position = r["position"].as_i64().unwrap();
-        let page = app.get(&format!("/v1/marketplace/milestones?projectId={}&after={position}", s.project), Some(&s.client)).await;
-        assert_eq!(page.status, 200, "{:?}", page.body);
-        let m1 = page.body["items"].as_array().unwrap().iter().find(|m| m["id"] == s.m1.to_string()).cloned().unwrap();
-        assert_eq!(m1["funded"], true);
-        break;
-    }
+    let r = ok(&app, "fund-milestone", &s.client, json!({ "projectId": s.project, "milestoneId": s.m1 })).await;
+    let position = r["position"].as_i64().unwrap();
+    let page = app.get(&format!("/v1/marketplace/milestones?projectId={}&after={position}", s.project), Some(&s.client)).await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    let m1 = page.body["items"].as_array().unwrap().iter().find(|m| m["id"] == s.m1.to_string()).cloned().unwrap();
+    assert_eq!(m1["funded"], true, "the funding is visible right after the command");
     let page = app.get(&format!("/v1/marketplace/milestones?projectId={}&limit=1", s.project), Some(&s.client)).await;
     assert_eq!(page.body["items"][0]["sortOrder"], 1);
     let cursor = page.body["nextCursor"].as_str().unwrap().to_owned();
@@ -169,10 +166,6 @@ async fn a_live_query_receives_the_update() {
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();
     let mut seen = String::new();
-    let read_until = |needle: &'static str| {
-        let _ = needle;
-    };
-    read_until("snapshot");
     // First the snapshot, then (after funding) an update with the funded milestone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut funded = false;
