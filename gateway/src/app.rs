@@ -36,6 +36,8 @@ pub struct Inner {
     pub roles: HashMap<String, RoleOf>,
     pub nats: Option<async_nats::Client>,
     pub upcasters: Arc<Upcasters>,
+    pub routes: Vec<fn() -> axum::Router<AppState>>,
+    pub payments: Arc<dyn crate::providers::PaymentProvider>,
 }
 
 #[derive(Clone)]
@@ -99,7 +101,9 @@ impl AppState {
         let mut replayers = HashMap::new();
         let mut roles = HashMap::new();
         let mut projectors = Vec::new();
+        let mut routes = Vec::new();
         for m in modules {
+            routes.extend(m.routes);
             for c in m.commands {
                 commands.insert((c.context.to_owned(), c.name.to_owned()), c);
             }
@@ -126,6 +130,10 @@ impl AppState {
             .connect(&config.nats_url)
             .await
             .ok();
+        let payments: Arc<dyn crate::providers::PaymentProvider> = Arc::new(crate::providers::HttpPaymentProvider::new(
+            &config.payment_provider_url,
+            config.payment_provider_key.clone(),
+        )?);
         let state = AppState(Arc::new(Inner {
             config,
             pool,
@@ -140,6 +148,8 @@ impl AppState {
             roles,
             nats,
             upcasters,
+            routes,
+            payments,
         }));
         let router = crate::http::router(state.clone());
         Ok(Built { state, router })

@@ -138,6 +138,7 @@ pub fn module() -> ContextModule {
         replayers: vec![("bench.milestone", replay_states::<BenchMilestone>), ("bench.counter", replay_states::<Counter>)],
         upcasters: |_| {},
         role_of: None,
+        routes: None,
     }
 }
 

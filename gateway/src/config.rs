@@ -39,6 +39,15 @@ pub struct Config {
     /// Secret of the payment provider's webhook signatures (`Stripe-Signature`).
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", default_value = "whsec_dev_only_change_me", hide_env_values = true)]
     pub payment_webhook_secret: SecretString,
+    /// Secret of the identity-check provider's webhook signatures (same `t=…,v1=…` scheme).
+    #[arg(long, env = "IDENTITY_WEBHOOK_SECRET", default_value = "whsec_identity_dev_only_change_me", hide_env_values = true)]
+    pub identity_webhook_secret: SecretString,
+    /// Base URL of the payment provider's API (checkout sessions); tests point it at a fake.
+    #[arg(long, env = "PAYMENT_PROVIDER_URL", default_value = "https://api.stripe.com")]
+    pub payment_provider_url: String,
+    /// API key of the payment provider (sent as a bearer token).
+    #[arg(long, env = "PAYMENT_PROVIDER_KEY", default_value = "sk_test_dev_only_change_me", hide_env_values = true)]
+    pub payment_provider_key: SecretString,
     /// Run projectors, the relay and the scheduler in this process (turn off for API-only nodes).
     #[arg(long, env = "RUN_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub run_workers: bool,

@@ -28,7 +28,11 @@ use uuid::Uuid;
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut router = Router::new();
+    for routes in &state.routes {
+        router = router.merge(routes());
+    }
+    router
         .route("/v1/{context}/commands/{name}", post(command))
         .route("/v1/audit/streams/{stream}", get(audit_stream))
         .route("/v1/audit/streams/{stream}/state", get(audit_state))

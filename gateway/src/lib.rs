@@ -11,6 +11,7 @@ pub mod contexts;
 pub mod error;
 pub mod http;
 pub mod openapi;
+pub mod providers;
 pub mod registry;
 pub mod telemetry;
 

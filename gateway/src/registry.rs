@@ -137,6 +137,9 @@ pub struct ContextModule {
     pub replayers: Vec<(&'static str, Replayer)>,
     pub upcasters: fn(&mut Upcasters),
     pub role_of: Option<RoleOf>,
+    /// Endpoints outside the command/query contract (signed provider webhooks, public
+    /// verification pages), merged into the router as they are.
+    pub routes: Option<fn() -> axum::Router<AppState>>,
 }
 
 /// Folds each prefix of a stream with aggregate `A`: the state after every event.

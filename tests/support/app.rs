@@ -44,6 +44,9 @@ impl TestApp {
             session_hours: 24 * 30,
             pipeline_shards: 4,
             payment_webhook_secret: "whsec_test".to_owned().into(),
+            identity_webhook_secret: "whsec_identity_test".to_owned().into(),
+            payment_provider_url: "http://127.0.0.1:9".into(),
+            payment_provider_key: "sk_test".to_owned().into(),
             run_workers: true,
         }
     }

@@ -184,5 +184,6 @@ pub fn module() -> ContextModule {
         replayers: vec![("identity.account", replay_states::<Account>), ("identity.session", replay_states::<Session>)],
         upcasters: |_| {},
         role_of: None,
+        routes: None,
     }
 }

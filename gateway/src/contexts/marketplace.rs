@@ -153,6 +153,7 @@ pub fn module() -> ContextModule {
         replayers: vec![("marketplace.user", replay_states::<User>), ("marketplace.project", replay_states::<Project>)],
         upcasters: |_| {},
         role_of: Some(|state, account| Box::pin(role_of(state, account))),
+        routes: None,
     }
 }
 
