@@ -83,22 +83,33 @@ pub struct HashedContent<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// sha256(previous hash || canonical content). The first event of a stream chains from nothing.
+/// The link of the hash chain: sha256(previous hash || big-endian version || content digest). The
+/// first event of a stream chains from nothing. The store computes the same formula server-side
+/// (`es_append`), where versions are assigned under the stream lock.
 pub fn event_hash(prev: Option<&[u8]>, content: &HashedContent<'_>) -> Vec<u8> {
+    chain_hash(prev, content.version, &content_digest(content))
+}
+
+/// sha256 of the canonical (RFC 8785) form of everything an event holds but its version.
+pub fn content_digest(content: &HashedContent<'_>) -> [u8; 32] {
     let doc = serde_json::json!({
         "stream_id": content.stream_id,
-        "version": content.version,
         "event_type": content.event_type,
         "schema_version": content.schema_version,
         "payload": content.payload,
         "metadata": content.metadata,
         "recorded_at": content.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
     });
+    Sha256::digest(canonical(&doc).as_bytes()).into()
+}
+
+pub fn chain_hash(prev: Option<&[u8]>, version: i64, digest: &[u8; 32]) -> Vec<u8> {
     let mut hasher = Sha256::new();
     if let Some(prev) = prev {
         hasher.update(prev);
     }
-    hasher.update(canonical(&doc).as_bytes());
+    hasher.update(version.to_be_bytes());
+    hasher.update(digest);
     hasher.finalize().to_vec()
 }
 
@@ -119,8 +130,18 @@ mod tests {
         let b: Value = serde_json::from_str(r#"{"y":{"a":1.0,"b":2},"x":1}"#).unwrap();
         let at = truncate_to_micros(Utc::now());
         let meta = json!({});
-        let c = |p| HashedContent { stream_id: "s", version: 1, event_type: "t", schema_version: 1, payload: p, metadata: &meta, recorded_at: at };
+        let c = |p| HashedContent {
+            stream_id: "s",
+            version: 1,
+            event_type: "t",
+            schema_version: 1,
+            payload: p,
+            metadata: &meta,
+            recorded_at: at,
+        };
         assert_eq!(event_hash(None, &c(&a)), event_hash(None, &c(&b)));
         assert_ne!(event_hash(Some(b"x"), &c(&a)), event_hash(None, &c(&a)));
+        let later = HashedContent { version: 2, ..c(&a) };
+        assert_ne!(event_hash(None, &later), event_hash(None, &c(&a)));
     }
 }

@@ -68,7 +68,11 @@ impl NatsRelay {
     pub fn new(store: PgEventStore, client: async_nats::Client, config: RelayConfig) -> Self {
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(5));
-        METRICS.describe("relay_published_total", "counter", "Events the NATS relay published and JetStream acknowledged.");
+        METRICS.describe(
+            "relay_published_total",
+            "counter",
+            "Events the NATS relay published and JetStream acknowledged.",
+        );
         METRICS.describe("relay_lag_events", "gauge", "Committed events not yet acknowledged by JetStream.");
         METRICS.describe("relay_lag_seconds", "gauge", "Age of the oldest event not yet acknowledged by JetStream.");
         Self { store, js, config }
@@ -105,7 +109,10 @@ impl NatsRelay {
     }
 
     /// As `publish_batch`, also saying whether more may be ready at once (a full page).
-    async fn publish_batch_inner(&self, from: LogPosition) -> Result<((LogPosition, Option<RelayError>), bool), RelayError> {
+    async fn publish_batch_inner(
+        &self,
+        from: LogPosition,
+    ) -> Result<((LogPosition, Option<RelayError>), bool), RelayError> {
         let batch = self.store.read_all(from, self.config.batch_size, None).await?;
         if batch.events.is_empty() {
             return Ok(((batch.checkpoint, None), false));
@@ -141,6 +148,7 @@ impl NatsRelay {
     pub async fn run(self, mut shutdown: Shutdown) {
         let pool = self.store.pool().clone();
         let name = self.config.consumer_name.clone();
+        let mut waiter = self.store.wake().waiter(None);
         'lease: loop {
             let _lease = match try_lease(&pool, &name).await {
                 Ok(Some(lease)) => lease,
@@ -168,7 +176,7 @@ impl NatsRelay {
                 if shutdown.is_set() {
                     return;
                 }
-                let seen = self.store.wake().current();
+                let seen = waiter.seen();
                 let ((next, error), full) = match self.publish_batch_inner(at).await {
                     Ok(r) => r,
                     Err(e) => ((at, Some(e)), false),
@@ -199,7 +207,7 @@ impl NatsRelay {
                         // (the horizon alone moves with every transaction on the server).
                         if !full {
                             tokio::select! {
-                                _ = self.store.wake().wait_after(seen, self.config.poll_interval) => {}
+                                _ = waiter.wait(seen, at.txid, self.config.poll_interval) => {}
                                 _ = shutdown.wait() => return,
                             }
                         }

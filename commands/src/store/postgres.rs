@@ -1,13 +1,15 @@
 //! The PostgreSQL event log (reference backend).
 //!
-//! An append is one transaction of three statements whatever its size: lock (and create) the
-//! stream rows in stream-id order, check every expected version in Rust, then insert the events,
-//! move the stream versions, record the idempotency keys and `pg_notify` in one statement. Many
-//! requests can share that transaction (group commit); a request whose expected version fails is
-//! left out and reported, the others are written.
+//! An append is one call of the server-side function `es_append` (migration
+//! `20261121000005_append_function.sql`), in one autocommit transaction whatever its size: create
+//! and lock the stream rows in stream-id order, check every expected version, chain versions and
+//! hashes, insert the events, move the stream heads, record the idempotency keys and `pg_notify`.
+//! One round trip, and stream locks are held only while the server works. Many requests share
+//! that call (group commit); a request whose expected version fails is left out and reported,
+//! the others are written. Canonical content digests are computed here, in Rust.
 
 use super::*;
-use crate::canonical::{event_hash, truncate_to_micros, HashedContent};
+use crate::canonical::{content_digest, truncate_to_micros, HashedContent};
 use futures::StreamExt;
 use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::Row;
@@ -16,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The channel appends notify on. The notification carries nothing a reader relies on.
+/// The channel appends notify on. The payload (`{txid}:{types}`) only decides whom to wake and
+/// when to re-read; no reader relies on it for what it reads.
 pub const NOTIFY_CHANNEL: &str = "es_events";
 
 #[derive(Clone)]
@@ -27,8 +30,6 @@ pub struct PgEventStore {
 
 const EVENT_COLUMNS: &str = "position, txid::text::bigint as txid, event_id, stream_id, stream_type, version, \
      event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash";
-
-
 
 fn event_from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     Ok(RecordedEvent {
@@ -46,13 +47,6 @@ fn event_from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
-}
-
-/// Where a stream stands inside an append transaction.
-#[derive(Clone)]
-struct Head {
-    version: i64,
-    hash: Option<Vec<u8>>,
 }
 
 impl PgEventStore {
@@ -78,221 +72,131 @@ impl PgEventStore {
         &self,
         requests: &[AppendRequest],
     ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let results = Self::append_within(&mut tx, requests).await?;
-        tx.commit().await?;
-        Ok(results)
+        // Autocommit: the function's statement is the whole transaction (no BEGIN/COMMIT trips).
+        let mut conn = self.pool.acquire().await?;
+        Self::append_within(&mut conn, requests).await
     }
 
     /// Appends inside the caller's open transaction (which commits or rolls back). Positions and
     /// transaction ids in the result are final once that transaction commits.
     pub async fn append_within(
-        tx: &mut sqlx::PgConnection,
+        conn: &mut sqlx::PgConnection,
         requests: &[AppendRequest],
     ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
-
-        // 1. Lock every stream the batch touches, creating rows for streams about to be written.
-        let mut written: Vec<&str> = Vec::new();
-        let mut written_types: Vec<&str> = Vec::new();
-        let mut all: Vec<&str> = Vec::new();
-        for request in requests {
-            for write in &request.writes {
-                all.push(&write.stream_id);
-                if !write.events.is_empty() {
-                    written.push(&write.stream_id);
-                    written_types.push(&write.stream_type);
-                }
-            }
-        }
-        all.sort_unstable();
-        all.dedup();
-        let rows = sqlx::query(
-            "with created as (
-                 insert into streams (stream_id, stream_type)
-                 select id, ty from unnest($1::text[], $2::text[]) as u(id, ty) order by id
-                 on conflict (stream_id) do nothing
-                 returning stream_id, version, last_hash),
-             locked as (
-                 select stream_id, version, last_hash from streams
-                 where stream_id = any($3) order by stream_id for update)
-             select * from created union all select * from locked",
-        )
-        .bind(&written)
-        .bind(&written_types)
-        .bind(&all)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut heads: HashMap<String, Head> = HashMap::with_capacity(all.len());
-        for row in rows {
-            heads.insert(row.try_get("stream_id")?, Head { version: row.try_get("version")?, hash: row.try_get("last_hash")? });
-        }
-        // A stream created by a transaction that committed while ours waited on its key is in
-        // neither set (our snapshot predates it): lock it now that it is visible.
-        let missing: Vec<&str> = all.iter().copied().filter(|id| !heads.contains_key(*id)).collect();
-        if !missing.is_empty() {
-            let rows = sqlx::query(
-                "select stream_id, version, last_hash from streams where stream_id = any($1) order by stream_id for update",
-            )
-            .bind(&missing)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
-                heads.insert(row.try_get("stream_id")?, Head { version: row.try_get("version")?, hash: row.try_get("last_hash")? });
-            }
-        }
-
-        // 2. Check expected versions request by request, chaining versions and hashes.
         let recorded_at = truncate_to_micros(Utc::now());
-        let mut results: Vec<Result<Appended, AppendError>> = Vec::with_capacity(requests.len());
-        let mut cols = EventColumns::default();
-        let mut keys = KeyColumns::default();
-        // Which result slots are accepted, with the range of their rows in `cols`.
-        let mut accepted: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-        'request: for (index, request) in requests.iter().enumerate() {
-            let mut tentative: HashMap<&str, Head> = HashMap::new();
-            for write in &request.writes {
-                let head = tentative
-                    .get(write.stream_id.as_str())
-                    .or_else(|| heads.get(&write.stream_id))
-                    .cloned()
-                    .unwrap_or(Head { version: 0, hash: None });
-                if !write.expected.admits(head.version) {
-                    results.push(Err(AppendError::Conflict {
-                        stream_id: write.stream_id.clone(),
-                        expected: write.expected,
-                        actual: head.version,
-                    }));
-                    continue 'request;
-                }
-                tentative.insert(&write.stream_id, head);
+        let mut results: Vec<Option<Result<Appended, AppendError>>> = (0..requests.len()).map(|_| None).collect();
+        let mut call = CallColumns::default();
+        // Request number (1-based, as sent) → index in `requests`.
+        let mut sent: Vec<usize> = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            let events = request.writes.iter().flat_map(|w| &w.events);
+            if let Err(reason) = events.clone().try_for_each(|e| storable(&e.payload).and(storable(&e.metadata))) {
+                results[index] = Some(Err(AppendError::Invalid(reason)));
+                continue;
             }
-            let start = cols.len();
+            sent.push(index);
+            call.push_request(sent.len() as i32, request, recorded_at);
+        }
+        if sent.is_empty() {
+            return Ok(results.into_iter().map(|r| r.expect("every request answered")).collect());
+        }
+        let rows = sqlx::query(
+            "select * from es_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                     $14, $15, $16, $17, $18, $19, $20, $21)",
+        )
+        .bind(&call.w_request)
+        .bind(&call.w_stream)
+        .bind(&call.w_stream_type)
+        .bind(&call.w_expected)
+        .bind(&call.w_first)
+        .bind(&call.w_count)
+        .bind(&call.e_id)
+        .bind(&call.e_type)
+        .bind(&call.e_schema)
+        .bind(&call.e_payload)
+        .bind(&call.e_metadata)
+        .bind(&call.e_digest)
+        .bind(recorded_at)
+        .bind(&call.k_request)
+        .bind(&call.k_scope)
+        .bind(&call.k_key)
+        .bind(&call.k_command)
+        .bind(&call.k_hash)
+        .bind(&call.k_response)
+        .bind(NOTIFY_CHANNEL)
+        .bind(notify_types(&call.e_type))
+        .fetch_all(&mut *conn)
+        .await?;
+
+        struct Written {
+            version: i64,
+            position: i64,
+            txid: i64,
+            prev_hash: Option<Vec<u8>>,
+            hash: Vec<u8>,
+        }
+        let mut conflicts: HashMap<i32, (String, i64)> = HashMap::new();
+        let mut written: HashMap<Uuid, Written> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let request: i32 = row.try_get("request")?;
+            if let Some(stream) = row.try_get::<Option<String>, _>("conflict_stream")? {
+                conflicts.insert(request, (stream, row.try_get("actual")?));
+                continue;
+            }
+            written.insert(
+                row.try_get("event_id")?,
+                Written {
+                    version: row.try_get("version")?,
+                    position: row.try_get("event_position")?,
+                    txid: row.try_get("event_txid")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                },
+            );
+        }
+        for (n, index) in sent.into_iter().enumerate() {
+            let request = &requests[index];
+            if let Some((stream_id, actual)) = conflicts.remove(&(n as i32 + 1)) {
+                let expected = request
+                    .writes
+                    .iter()
+                    .find(|w| w.stream_id == stream_id)
+                    .map(|w| w.expected)
+                    .unwrap_or(ExpectedVersion::Any);
+                results[index] = Some(Err(AppendError::Conflict { stream_id, expected, actual }));
+                continue;
+            }
             let mut appended = Appended { events: Vec::new(), streams: Vec::new() };
             for write in &request.writes {
-                let head = tentative.get_mut(write.stream_id.as_str()).expect("checked above");
                 for event in &write.events {
-                    if let Err(reason) = storable(&event.payload).and(storable(&event.metadata)) {
-                        results.push(Err(AppendError::Invalid(reason)));
-                        cols.truncate(start);
-                        continue 'request;
-                    }
-                    let version = head.version + 1;
-                    let hash = event_hash(
-                        head.hash.as_deref(),
-                        &HashedContent {
-                            stream_id: &write.stream_id,
-                            version,
-                            event_type: &event.event_type,
-                            schema_version: event.schema_version,
-                            payload: &event.payload,
-                            metadata: &event.metadata,
-                            recorded_at,
-                        },
-                    );
-                    cols.push(write, event, version, recorded_at, head.hash.clone(), hash.clone());
+                    let w = written.remove(&event.event_id).ok_or_else(|| {
+                        sqlx::Error::Protocol(format!("es_append did not report event {}", event.event_id))
+                    })?;
                     appended.events.push(RecordedEvent {
-                        position: 0,
-                        txid: 0,
+                        position: w.position,
+                        txid: w.txid,
                         event_id: event.event_id,
                         stream_id: write.stream_id.clone(),
                         stream_type: write.stream_type.clone(),
-                        version,
+                        version: w.version,
                         event_type: event.event_type.clone(),
                         schema_version: event.schema_version,
                         payload: event.payload.clone(),
                         metadata: event.metadata.clone(),
                         recorded_at,
-                        prev_hash: head.hash.clone(),
-                        hash: hash.clone(),
+                        prev_hash: w.prev_hash,
+                        hash: w.hash,
                     });
-                    *head = Head { version, hash: Some(hash) };
                 }
-                if !write.events.is_empty() {
-                    appended.streams.push((write.stream_id.clone(), head.version));
-                }
-            }
-            for (id, head) in tentative {
-                heads.insert(id.to_owned(), head);
-            }
-            if let Some(key) = &request.idempotency {
-                keys.push(key, &appended);
-            }
-            accepted.push((index, start..cols.len()));
-            results.push(Ok(appended));
-        }
-
-        if cols.is_empty() {
-            // Nothing to write (all refused, or only version checks).
-            return Ok(results);
-        }
-
-        // 3. One statement writes everything accepted.
-        let mut stream_ids = Vec::new();
-        let mut stream_versions = Vec::new();
-        let mut stream_hashes = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (i, id) in cols.stream_id.iter().enumerate().rev() {
-            if seen.insert(id.clone()) {
-                stream_ids.push(id.clone());
-                stream_versions.push(cols.version[i]);
-                stream_hashes.push(cols.hash[i].clone());
-            }
-        }
-        let rows = sqlx::query(
-            "with ev as (
-                 insert into events (event_id, stream_id, stream_type, version, event_type, schema_version,
-                                     payload, metadata, recorded_at, prev_hash, hash)
-                 select * from unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[],
-                                      $7::jsonb[], $8::jsonb[], $9::timestamptz[], $10::bytea[], $11::bytea[])
-                 returning position, event_id, txid),
-             st as (
-                 update streams s set version = u.version, last_hash = u.hash, updated_at = now()
-                 from unnest($12::text[], $13::bigint[], $14::bytea[]) as u(stream_id, version, hash)
-                 where s.stream_id = u.stream_id),
-             ik as (
-                 insert into idempotency_keys (scope, key, command_name, request_hash, response)
-                 select * from unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::jsonb[]))
-             select ev.position, ev.event_id, ev.txid::text::bigint as txid,
-                    (select pg_notify($20, '')) is null as notified
-             from ev",
-        )
-        .bind(&cols.event_id)
-        .bind(&cols.stream_id)
-        .bind(&cols.stream_type)
-        .bind(&cols.version)
-        .bind(&cols.event_type)
-        .bind(&cols.schema_version)
-        .bind(&cols.payload)
-        .bind(&cols.metadata)
-        .bind(&cols.recorded_at)
-        .bind(&cols.prev_hash)
-        .bind(&cols.hash)
-        .bind(&stream_ids)
-        .bind(&stream_versions)
-        .bind(&stream_hashes)
-        .bind(&keys.scope)
-        .bind(&keys.key)
-        .bind(&keys.command_name)
-        .bind(&keys.request_hash)
-        .bind(&keys.response)
-        .bind(NOTIFY_CHANNEL)
-        .fetch_all(&mut *tx)
-        .await?;
-
-        let mut positions: HashMap<Uuid, (i64, i64)> = HashMap::with_capacity(rows.len());
-        for row in rows {
-            positions.insert(row.try_get("event_id")?, (row.try_get("position")?, row.try_get("txid")?));
-        }
-        for (index, _) in accepted {
-            if let Ok(appended) = &mut results[index] {
-                for event in &mut appended.events {
-                    let (position, txid) = positions[&event.event_id];
-                    event.position = position;
-                    event.txid = txid;
+                if let Some(last) = appended.events.iter().rev().find(|e| e.stream_id == write.stream_id) {
+                    if !write.events.is_empty() {
+                        appended.streams.push((write.stream_id.clone(), last.version));
+                    }
                 }
             }
+            results[index] = Some(Ok(appended));
         }
-        Ok(results)
+        Ok(results.into_iter().map(|r| r.expect("every request answered")).collect())
     }
 }
 
@@ -301,89 +205,80 @@ fn storable(value: &Value) -> Result<(), String> {
     match value {
         Value::String(s) if s.contains('\0') => Err("text may not contain the NUL character".into()),
         Value::Array(items) => items.iter().try_for_each(storable),
-        Value::Object(map) => map
-            .iter()
-            .try_for_each(|(k, v)| if k.contains('\0') { Err("keys may not contain NUL".into()) } else { storable(v) }),
+        Value::Object(map) => {
+            map.iter().try_for_each(
+                |(k, v)| if k.contains('\0') { Err("keys may not contain NUL".into()) } else { storable(v) },
+            )
+        }
         _ => Ok(()),
     }
 }
 
+/// The arguments of one `es_append` call, as parallel arrays (see the migration).
 #[derive(Default)]
-struct EventColumns {
-    event_id: Vec<Uuid>,
-    stream_id: Vec<String>,
-    stream_type: Vec<String>,
-    version: Vec<i64>,
-    event_type: Vec<String>,
-    schema_version: Vec<i32>,
-    payload: Vec<Value>,
-    metadata: Vec<Value>,
-    recorded_at: Vec<DateTime<Utc>>,
-    prev_hash: Vec<Option<Vec<u8>>>,
-    hash: Vec<Vec<u8>>,
+struct CallColumns {
+    w_request: Vec<i32>,
+    w_stream: Vec<String>,
+    w_stream_type: Vec<String>,
+    w_expected: Vec<i64>,
+    w_first: Vec<i32>,
+    w_count: Vec<i32>,
+    e_id: Vec<Uuid>,
+    e_type: Vec<String>,
+    e_schema: Vec<i32>,
+    e_payload: Vec<Value>,
+    e_metadata: Vec<Value>,
+    e_digest: Vec<Vec<u8>>,
+    k_request: Vec<i32>,
+    k_scope: Vec<String>,
+    k_key: Vec<String>,
+    k_command: Vec<String>,
+    k_hash: Vec<String>,
+    k_response: Vec<Value>,
 }
 
-impl EventColumns {
-    fn len(&self) -> usize {
-        self.event_id.len()
-    }
-    fn is_empty(&self) -> bool {
-        self.event_id.is_empty()
-    }
-    fn truncate(&mut self, n: usize) {
-        self.event_id.truncate(n);
-        self.stream_id.truncate(n);
-        self.stream_type.truncate(n);
-        self.version.truncate(n);
-        self.event_type.truncate(n);
-        self.schema_version.truncate(n);
-        self.payload.truncate(n);
-        self.metadata.truncate(n);
-        self.recorded_at.truncate(n);
-        self.prev_hash.truncate(n);
-        self.hash.truncate(n);
-    }
-    fn push(
-        &mut self,
-        write: &StreamWrite,
-        event: &NewEvent,
-        version: i64,
-        at: DateTime<Utc>,
-        prev: Option<Vec<u8>>,
-        hash: Vec<u8>,
-    ) {
-        self.event_id.push(event.event_id);
-        self.stream_id.push(write.stream_id.clone());
-        self.stream_type.push(write.stream_type.clone());
-        self.version.push(version);
-        self.event_type.push(event.event_type.clone());
-        self.schema_version.push(event.schema_version);
-        self.payload.push(event.payload.clone());
-        self.metadata.push(event.metadata.clone());
-        self.recorded_at.push(at);
-        self.prev_hash.push(prev);
-        self.hash.push(hash);
-    }
-}
-
-#[derive(Default)]
-struct KeyColumns {
-    scope: Vec<String>,
-    key: Vec<String>,
-    command_name: Vec<String>,
-    request_hash: Vec<String>,
-    response: Vec<Value>,
-}
-
-impl KeyColumns {
-    fn push(&mut self, key: &IdempotencyKey, appended: &Appended) {
-        self.scope.push(key.scope.clone());
-        self.key.push(key.key.clone());
-        self.command_name.push(key.command_name.clone());
-        self.request_hash.push(key.request_hash.clone());
-        // The events are immutable, so their ids are enough to give the same answer again.
-        let ids: Vec<Uuid> = appended.events.iter().map(|e| e.event_id).collect();
-        self.response.push(serde_json::json!({ "event_ids": ids }));
+impl CallColumns {
+    fn push_request(&mut self, number: i32, request: &AppendRequest, recorded_at: DateTime<Utc>) {
+        for write in &request.writes {
+            self.w_request.push(number);
+            self.w_stream.push(write.stream_id.clone());
+            self.w_stream_type.push(write.stream_type.clone());
+            self.w_expected.push(match write.expected {
+                ExpectedVersion::Any => -1,
+                ExpectedVersion::StreamExists => -2,
+                ExpectedVersion::NoStream => 0,
+                ExpectedVersion::Exact(v) => v,
+            });
+            self.w_first.push(self.e_id.len() as i32 + 1);
+            self.w_count.push(write.events.len() as i32);
+            for event in &write.events {
+                let content = HashedContent {
+                    stream_id: &write.stream_id,
+                    version: 0, // not part of the digest: the chain adds it under the lock
+                    event_type: &event.event_type,
+                    schema_version: event.schema_version,
+                    payload: &event.payload,
+                    metadata: &event.metadata,
+                    recorded_at,
+                };
+                self.e_id.push(event.event_id);
+                self.e_type.push(event.event_type.clone());
+                self.e_schema.push(event.schema_version);
+                self.e_payload.push(event.payload.clone());
+                self.e_metadata.push(event.metadata.clone());
+                self.e_digest.push(content_digest(&content).to_vec());
+            }
+        }
+        if let Some(key) = &request.idempotency {
+            // The events are immutable, so their ids are enough to give the same answer again.
+            let ids: Vec<Uuid> = request.writes.iter().flat_map(|w| &w.events).map(|e| e.event_id).collect();
+            self.k_request.push(number);
+            self.k_scope.push(key.scope.clone());
+            self.k_key.push(key.key.clone());
+            self.k_command.push(key.command_name.clone());
+            self.k_hash.push(key.request_hash.clone());
+            self.k_response.push(serde_json::json!({ "event_ids": ids }));
+        }
     }
 }
 
@@ -395,7 +290,10 @@ fn is_unique_violation(error: &sqlx::Error) -> Option<String> {
 }
 
 impl EventStore for PgEventStore {
-    async fn append_batch(&self, requests: Vec<AppendRequest>) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
+    async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
         match self.append_in_one_transaction(&requests).await {
             Ok(results) => Ok(results),
             Err(error) if requests.len() > 1 => {
@@ -501,7 +399,12 @@ impl EventStore for PgEventStore {
         Ok(v.unwrap_or(0))
     }
 
-    async fn read_all(&self, after: LogPosition, limit: i64, event_types: Option<&[String]>) -> Result<ReadBatch, StoreError> {
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: i64,
+        event_types: Option<&[String]>,
+    ) -> Result<ReadBatch, StoreError> {
         match event_types {
             None => self.read_all_unfiltered(after, limit).await,
             Some(types) => self.read_all_filtered(after, limit, types).await,
@@ -510,21 +413,23 @@ impl EventStore for PgEventStore {
 
     fn subscribe(&self, after: LogPosition) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         let store = self.clone();
-        futures::stream::unfold((store, after, std::collections::VecDeque::new()), |(store, mut at, mut buf)| async move {
+        let waiter = self.wake.waiter(None);
+        let state = (store, after, std::collections::VecDeque::new(), waiter);
+        futures::stream::unfold(state, |(store, mut at, mut buf, mut waiter)| async move {
             loop {
                 if let Some(event) = buf.pop_front() {
-                    return Some((Ok(event), (store, at, buf)));
+                    return Some((Ok(event), (store, at, buf, waiter)));
                 }
-                let seen = store.wake.current();
+                let seen = waiter.seen();
                 match store.read_all(at, 500, None).await {
                     Ok(batch) => {
                         at = batch.checkpoint;
                         if batch.events.is_empty() {
-                            store.wake.wait_after(seen, Duration::from_millis(500)).await;
+                            waiter.wait(seen, at.txid, Duration::from_millis(500)).await;
                         }
                         buf.extend(batch.events);
                     }
-                    Err(e) => return Some((Err(e), (store, at, buf))),
+                    Err(e) => return Some((Err(e), (store, at, buf, waiter))),
                 }
             }
         })
@@ -532,18 +437,21 @@ impl EventStore for PgEventStore {
     }
 
     async fn lookup_idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row = sqlx::query("select command_name, request_hash, response from idempotency_keys where scope = $1 and key = $2")
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "select command_name, request_hash, response from idempotency_keys where scope = $1 and key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let response: Value = row.try_get("response")?;
         let ids: Vec<Uuid> = serde_json::from_value(response["event_ids"].clone()).unwrap_or_default();
-        let rows = sqlx::query(&format!("select {EVENT_COLUMNS} from events where event_id = any($1) order by position"))
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(&format!("select {EVENT_COLUMNS} from events where event_id = any($1) order by position"))
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(Some(IdempotencyRecord {
             command_name: row.try_get("command_name")?,
             request_hash: row.try_get("request_hash")?,
@@ -624,9 +532,9 @@ fn check_stream(events: &[RecordedEvent], head: Option<(i64, Option<Vec<u8>>)>) 
 
 fn classify(error: sqlx::Error, request: &AppendRequest) -> AppendError {
     match is_unique_violation(&error).as_deref() {
-        Some("idempotency_keys_pkey") => AppendError::DuplicateKey {
-            key: request.idempotency.as_ref().map(|k| k.key.clone()).unwrap_or_default(),
-        },
+        Some("idempotency_keys_pkey") => {
+            AppendError::DuplicateKey { key: request.idempotency.as_ref().map(|k| k.key.clone()).unwrap_or_default() }
+        }
         Some("events_stream_version_key") | Some("streams_pkey") => {
             let w = &request.writes[0];
             AppendError::Conflict { stream_id: w.stream_id.clone(), expected: w.expected, actual: -1 }
@@ -672,7 +580,12 @@ impl PgEventStore {
     /// type gives at most `limit` entries in log order, and the first `limit` of their union are
     /// the page. The cost is bounded by (types × limit), whatever the backlog and whatever other
     /// contexts write.
-    async fn read_all_filtered(&self, after: LogPosition, limit: i64, types: &[String]) -> Result<ReadBatch, StoreError> {
+    async fn read_all_filtered(
+        &self,
+        after: LogPosition,
+        limit: i64,
+        types: &[String],
+    ) -> Result<ReadBatch, StoreError> {
         let rows = sqlx::query(&format!(
             "with h as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as xmin),
              s as materialized (
@@ -720,16 +633,90 @@ impl PgEventStore {
 }
 
 /// In-process fan-out of the log's `pg_notify` wake-ups: one LISTEN connection per process, many
-/// waiting readers. A wake-up only says "read again"; readers always re-read from their checkpoint.
+/// waiting readers. Each append notifies `"{txid}:{type},{type}…"` (`*` for "anything"), so a
+/// reader waits only for the event types it handles, and knows the newest transaction that wrote
+/// one: when its read stopped below that transaction (the horizon was held back by an older open
+/// transaction), it re-reads after a short back-off instead of waiting for a notification that
+/// the blocking transaction may never send. A wake-up only says "read again"; readers always
+/// re-read from their checkpoint, and poll as the fallback.
 #[derive(Clone)]
 pub struct LogWake {
-    tx: Arc<watch::Sender<u64>>,
+    tx: Arc<watch::Sender<WakeState>>,
+}
+
+#[derive(Debug, Default)]
+pub struct WakeState {
+    /// Notifications about anything (in-process nudges, a listener that reconnected, batches
+    /// whose type list did not fit the payload).
+    any: Mark,
+    by_type: HashMap<String, Mark>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    count: u64,
+    txid: i64,
+}
+
+impl WakeState {
+    fn relevant(&self, types: Option<&[String]>) -> Seen {
+        let mut seen = Seen { count: self.any.count, txid: self.any.txid };
+        let mut add = |m: &Mark| {
+            seen.count += m.count;
+            seen.txid = seen.txid.max(m.txid);
+        };
+        match types {
+            Some(types) => types.iter().filter_map(|t| self.by_type.get(t)).for_each(&mut add),
+            None => self.by_type.values().for_each(&mut add),
+        }
+        seen
+    }
+
+    fn record(&mut self, payload: &str) {
+        let (txid, types) = payload.split_once(':').unwrap_or(("0", "*"));
+        let txid: i64 = txid.parse().unwrap_or(0);
+        if types == "*" || types.is_empty() {
+            self.any.count += 1;
+            self.any.txid = self.any.txid.max(txid);
+            return;
+        }
+        for t in types.split(',') {
+            let mark = match self.by_type.get_mut(t) {
+                Some(m) => m,
+                None => self.by_type.entry(t.to_owned()).or_default(),
+            };
+            mark.count += 1;
+            mark.txid = mark.txid.max(txid);
+        }
+    }
+}
+
+/// What a reader has seen of the wake-ups that concern it: how many, and the newest writing
+/// transaction among them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub count: u64,
+    pub txid: i64,
 }
 
 impl Default for LogWake {
     fn default() -> Self {
-        let (tx, _) = watch::channel(0);
+        let (tx, _) = watch::channel(WakeState::default());
         Self { tx: Arc::new(tx) }
+    }
+}
+
+/// The `pg_notify` payload of an append: its transaction and its distinct event types.
+pub(crate) fn notify_types(types: &[String]) -> String {
+    let mut distinct: Vec<&str> = types.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let joined = distinct.join(",");
+    // NOTIFY payloads must stay under 8000 bytes.
+    if joined.len() > 7000 {
+        "*".to_owned()
+    } else {
+        joined
     }
 }
 
@@ -744,13 +731,15 @@ impl LogWake {
         tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
-                    Ok(_) => {}
+                    Ok(Some(n)) => tx.send_modify(|s| s.record(n.payload())),
+                    // Reconnected: notifications may have been missed.
+                    Ok(None) => tx.send_modify(|s| s.record("0:*")),
                     Err(error) => {
                         tracing::warn!(%error, "log listener lost; readers poll until it is back");
                         tokio::time::sleep(Duration::from_millis(500)).await;
+                        tx.send_modify(|s| s.record("0:*"));
                     }
                 }
-                tx.send_modify(|n| *n += 1);
                 if tx.is_closed() && Arc::strong_count(&tx) == 1 {
                     break;
                 }
@@ -759,18 +748,54 @@ impl LogWake {
         Ok(wake)
     }
 
-    /// Wakes the readers of this process (used after in-process appends and in tests).
+    /// Wakes every reader of this process (after in-process changes and in tests).
     pub fn notify(&self) {
-        self.tx.send_modify(|n| *n += 1);
+        self.tx.send_modify(|s| s.record("0:*"));
     }
 
-    pub fn current(&self) -> u64 {
-        *self.tx.borrow()
+    /// The wake-ups seen so far that concern `types` (`None`: every type).
+    pub fn seen(&self, types: Option<&[String]>) -> Seen {
+        self.tx.borrow().relevant(types)
     }
 
-    /// Waits until a wake-up newer than `seen` arrives, or `timeout` passes (the polling fallback).
-    pub async fn wait_after(&self, seen: u64, timeout: Duration) {
+    /// Waits until a wake-up about `types` newer than `seen` arrives, or `timeout` passes.
+    pub async fn wait_after(&self, seen: Seen, types: Option<&[String]>, timeout: Duration) {
         let mut rx = self.tx.subscribe();
-        let _ = tokio::time::timeout(timeout, rx.wait_for(|n| *n != seen)).await;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|s| s.relevant(types).count != seen.count)).await;
+    }
+
+    /// A reader's wait after a read that was not a full page: `checkpoint_txid` is where that
+    /// read stopped. See [`Waiter`].
+    pub fn waiter(&self, types: Option<Vec<String>>) -> Waiter {
+        Waiter { wake: self.clone(), types, blocked: 0 }
+    }
+}
+
+/// One reader's way of waiting for more of the log.
+pub struct Waiter {
+    wake: LogWake,
+    types: Option<Vec<String>>,
+    blocked: u32,
+}
+
+impl Waiter {
+    /// Taken before a read.
+    pub fn seen(&self) -> Seen {
+        self.wake.seen(self.types.as_deref())
+    }
+
+    /// After a read that returned less than a full page and stopped at `checkpoint_txid`: when a
+    /// transaction that wrote events of interest (seen before the read) is at or beyond that
+    /// point, an older open transaction held the horizon back, so read again soon (1 ms, doubling
+    /// up to `timeout`); otherwise wait for the next wake-up of interest, or `timeout`.
+    pub async fn wait(&mut self, seen: Seen, checkpoint_txid: i64, timeout: Duration) {
+        if seen.txid > 0 && checkpoint_txid <= seen.txid {
+            let delay = Duration::from_millis(1 << self.blocked.min(10)).min(timeout);
+            self.blocked += 1;
+            tokio::time::sleep(delay).await;
+        } else {
+            self.blocked = 0;
+            self.wake.wait_after(seen, self.types.as_deref(), timeout).await;
+        }
     }
 }
