@@ -119,7 +119,15 @@ mod tests {
         let b: Value = serde_json::from_str(r#"{"y":{"a":1.0,"b":2},"x":1}"#).unwrap();
         let at = truncate_to_micros(Utc::now());
         let meta = json!({});
-        let c = |p| HashedContent { stream_id: "s", version: 1, event_type: "t", schema_version: 1, payload: p, metadata: &meta, recorded_at: at };
+        let c = |p| HashedContent {
+            stream_id: "s",
+            version: 1,
+            event_type: "t",
+            schema_version: 1,
+            payload: p,
+            metadata: &meta,
+            recorded_at: at,
+        };
         assert_eq!(event_hash(None, &c(&a)), event_hash(None, &c(&b)));
         assert_ne!(event_hash(Some(b"x"), &c(&a)), event_hash(None, &c(&a)));
     }

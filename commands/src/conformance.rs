@@ -48,15 +48,24 @@ pub async fn expected_versions<S: EventStore>(store: &S) {
     let s = format!("{}-a", prefix());
     let first = store.append(one(&s, ExpectedVersion::NoStream, vec![event("created", 1)])).await.expect("new stream");
     assert_eq!(first.streams, vec![(s.clone(), 1)]);
-    assert!(matches!(
-        store.append(one(&s, ExpectedVersion::NoStream, vec![event("created", 2)])).await,
-        Err(AppendError::Conflict { actual: 1, .. })
-    ), "NoStream on an existing stream must conflict");
-    store.append(one(&s, ExpectedVersion::Exact(1), vec![event("changed", 2), event("changed", 3)])).await.expect("exact");
-    assert!(matches!(
-        store.append(one(&s, ExpectedVersion::Exact(1), vec![event("changed", 4)])).await,
-        Err(AppendError::Conflict { actual: 3, .. })
-    ), "a stale expected version must conflict");
+    assert!(
+        matches!(
+            store.append(one(&s, ExpectedVersion::NoStream, vec![event("created", 2)])).await,
+            Err(AppendError::Conflict { actual: 1, .. })
+        ),
+        "NoStream on an existing stream must conflict"
+    );
+    store
+        .append(one(&s, ExpectedVersion::Exact(1), vec![event("changed", 2), event("changed", 3)]))
+        .await
+        .expect("exact");
+    assert!(
+        matches!(
+            store.append(one(&s, ExpectedVersion::Exact(1), vec![event("changed", 4)])).await,
+            Err(AppendError::Conflict { actual: 3, .. })
+        ),
+        "a stale expected version must conflict"
+    );
     store.append(one(&s, ExpectedVersion::Any, vec![event("changed", 4)])).await.expect("any");
     store.append(one(&s, ExpectedVersion::StreamExists, vec![event("changed", 5)])).await.expect("exists");
     let missing = format!("{}-missing", prefix());
@@ -159,12 +168,14 @@ async fn read_until<S: EventStore>(store: &S, from: LogPosition, want: &[Uuid]) 
 
 pub async fn read_all_from_a_position<S: EventStore>(store: &S) {
     let p = prefix();
-    let first = store.append(one(&format!("{p}-x"), ExpectedVersion::NoStream, vec![event("created", 1)])).await.unwrap();
+    let first =
+        store.append(one(&format!("{p}-x"), ExpectedVersion::NoStream, vec![event("created", 1)])).await.unwrap();
     let start = first.events[0].log_position();
     let from = LogPosition { txid: start.txid, position: start.position - 1 };
     let mut ids = vec![first.events[0].event_id];
     for n in 0..3 {
-        let a = store.append(one(&format!("{p}-{n}"), ExpectedVersion::NoStream, vec![event("created", n)])).await.unwrap();
+        let a =
+            store.append(one(&format!("{p}-{n}"), ExpectedVersion::NoStream, vec![event("created", n)])).await.unwrap();
         ids.push(a.events[0].event_id);
     }
     let seen = read_until(store, from, &ids).await;
@@ -182,12 +193,14 @@ pub async fn read_all_from_a_position<S: EventStore>(store: &S) {
 
 pub async fn subscribe_delivers_in_order<S: EventStore>(store: &S) {
     let p = prefix();
-    let first = store.append(one(&format!("{p}-s"), ExpectedVersion::NoStream, vec![event("created", 0)])).await.unwrap();
+    let first =
+        store.append(one(&format!("{p}-s"), ExpectedVersion::NoStream, vec![event("created", 0)])).await.unwrap();
     let start = first.events[0].log_position();
     let mut sub = store.subscribe(start);
     let mut ids = Vec::new();
     for n in 1..=5 {
-        let a = store.append(one(&format!("{p}-s"), ExpectedVersion::Exact(n), vec![event("changed", n)])).await.unwrap();
+        let a =
+            store.append(one(&format!("{p}-s"), ExpectedVersion::Exact(n), vec![event("changed", n)])).await.unwrap();
         ids.push(a.events[0].event_id);
     }
     let mut got = Vec::new();
@@ -203,7 +216,12 @@ pub async fn subscribe_delivers_in_order<S: EventStore>(store: &S) {
 
 pub async fn idempotency_keys<S: EventStore>(store: &S) {
     let p = prefix();
-    let key = IdempotencyKey { scope: format!("{p}-actor"), key: "k-1".into(), command_name: "do-it".into(), request_hash: "h1".into() };
+    let key = IdempotencyKey {
+        scope: format!("{p}-actor"),
+        key: "k-1".into(),
+        command_name: "do-it".into(),
+        request_hash: "h1".into(),
+    };
     assert!(store.lookup_idempotency(&key.scope, &key.key).await.unwrap().is_none());
     let mut request = one(&format!("{p}-i"), ExpectedVersion::NoStream, vec![event("created", 1)]);
     request.idempotency = Some(key.clone());

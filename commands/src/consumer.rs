@@ -82,7 +82,13 @@ pub async fn advance_checkpoint(
 }
 
 /// Marks a consumer stalled on one event: it stops until an operator resumes or rebuilds it.
-pub async fn mark_stalled(pool: &PgPool, name: &str, position: i64, error: &str, attempts: i32) -> Result<(), sqlx::Error> {
+pub async fn mark_stalled(
+    pool: &PgPool,
+    name: &str,
+    position: i64,
+    error: &str,
+    attempts: i32,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update consumer_checkpoints set status = 'stalled', failed_position = $2, last_error = $3,
                 attempts = $4, updated_at = now() where name = $1",

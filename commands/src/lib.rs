@@ -2,16 +2,16 @@
 //! command pipeline, idempotency, the scheduler and process managers, and the NATS relay.
 
 pub mod canonical;
-pub mod store;
 pub mod clock;
 pub mod conformance;
 pub mod consumer;
-pub mod relay;
-pub mod scheduler;
-pub mod shutdown;
 pub mod context;
 pub mod metrics;
 pub mod pipeline;
+pub mod relay;
+pub mod scheduler;
+pub mod shutdown;
+pub mod store;
 pub mod upcast;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -116,8 +116,7 @@ impl<E> ExecuteError<E> {
 /// Writes that ride along with a command's own events, computed from the state before the
 /// decision and the decided events: unique-key reservations (`NoStream`), or checks that a stream
 /// the decision read is still at that version (a write with no events).
-pub type ExtraWrites<A> =
-    Box<dyn Fn(&A, &[<A as Aggregate>::Event]) -> Vec<StreamWrite> + Send + Sync>;
+pub type ExtraWrites<A> = Box<dyn Fn(&A, &[<A as Aggregate>::Event]) -> Vec<StreamWrite> + Send + Sync>;
 
 type AnyState = Box<dyn Any + Send + Sync>;
 
@@ -125,8 +124,14 @@ enum Decision {
     Rejected,
     NoChange,
     /// `If-Match` did not hold.
-    Mismatch { expected: i64 },
-    Write { request: AppendRequest, next: AnyState, count: i64 },
+    Mismatch {
+        expected: i64,
+    },
+    Write {
+        request: AppendRequest,
+        next: AnyState,
+        count: i64,
+    },
 }
 
 #[derive(Clone)]
@@ -177,7 +182,11 @@ struct TypedJob<A: Aggregate> {
 }
 
 /// Folds stored events (upcast first) onto `state`.
-pub fn fold_events<A: Aggregate>(mut state: A, events: &mut [RecordedEvent], upcasters: &Upcasters) -> Result<A, String> {
+pub fn fold_events<A: Aggregate>(
+    mut state: A,
+    events: &mut [RecordedEvent],
+    upcasters: &Upcasters,
+) -> Result<A, String> {
     for event in events.iter_mut() {
         upcasters.upcast(event);
         let decoded: A::Event = decode_event(&event.event_type, &event.payload).map_err(|e| e.to_string())?;
@@ -350,9 +359,17 @@ impl<S: EventStore> CommandBus<S> {
     /// Starts the shard workers. They stop once every clone of the bus is dropped and their
     /// queues are drained, so in-flight commands finish on shutdown.
     pub fn start(store: Arc<S>, upcasters: Arc<Upcasters>, config: BusConfig) -> Self {
-        METRICS.describe("commands_total", "counter", "Commands by name and outcome (accepted, rejected, conflict, failed).");
+        METRICS.describe(
+            "commands_total",
+            "counter",
+            "Commands by name and outcome (accepted, rejected, conflict, failed).",
+        );
         METRICS.describe("command_duration_seconds", "histogram", "Time from queueing a command to its answer.");
-        METRICS.describe("command_conflicts_total", "counter", "Version conflicts met while appending (each re-runs load + decide).");
+        METRICS.describe(
+            "command_conflicts_total",
+            "counter",
+            "Version conflicts met while appending (each re-runs load + decide).",
+        );
         let mut shards = Vec::with_capacity(config.shards);
         for _ in 0..config.shards.max(1) {
             let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4096);
@@ -440,7 +457,11 @@ impl<S: EventStore> CommandBus<S> {
                 });
             }
         }
-        let (base, base_version) = match loaded.snapshot.take().and_then(|s| serde_json::from_value::<A>(s.state).ok().map(|a| (a, s.version))) {
+        let (base, base_version) = match loaded
+            .snapshot
+            .take()
+            .and_then(|s| serde_json::from_value::<A>(s.state).ok().map(|a| (a, s.version)))
+        {
             Some(found) => found,
             None => {
                 loaded.events = self.store.read_stream(stream_id, 0).await?;
@@ -555,10 +576,16 @@ impl<S: EventStore> Worker<S> {
                     retry.push(job);
                 }
                 Ok(Decision::Rejected) => job.reject(),
-                Ok(Decision::Mismatch { expected }) => job.fail(Failure::VersionMismatch { expected, actual: version }, 1),
-                Ok(Decision::NoChange) => {
-                    job.succeed(CommandResult { stream: stream.clone(), version, position: None, events: vec![], replayed: false })
+                Ok(Decision::Mismatch { expected }) => {
+                    job.fail(Failure::VersionMismatch { expected, actual: version }, 1)
                 }
+                Ok(Decision::NoChange) => job.succeed(CommandResult {
+                    stream: stream.clone(),
+                    version,
+                    position: None,
+                    events: vec![],
+                    replayed: false,
+                }),
                 Ok(Decision::Write { request, next, count }) => {
                     pending_states.insert(stream.clone(), (version + count, next));
                     requests.push(request);
@@ -594,8 +621,10 @@ impl<S: EventStore> Worker<S> {
             if result.is_err() {
                 broken.insert(stream.clone());
             } else if let Ok(appended) = &result {
-                let before = appended.events.iter().filter(|e| e.stream_id == stream).map(|e| e.version).min().unwrap_or(1) - 1;
-                let after = appended.events.iter().filter(|e| e.stream_id == stream).map(|e| e.version).max().unwrap_or(0);
+                let before =
+                    appended.events.iter().filter(|e| e.stream_id == stream).map(|e| e.version).min().unwrap_or(1) - 1;
+                let after =
+                    appended.events.iter().filter(|e| e.stream_id == stream).map(|e| e.version).max().unwrap_or(0);
                 let every = job.snapshot_every().max(1);
                 if before / every != after / every {
                     snapshots_due.insert(stream.clone(), (job.stream_type(), job.state_version() as i64));
@@ -617,11 +646,17 @@ impl<S: EventStore> Worker<S> {
             let stream = job.stream_id().to_owned();
             match result {
                 Ok(appended) => {
-                    if let (Some((stream_type, state_version)), Some(entry)) = (snapshots_due.remove(&stream), self.cache.get(&stream)) {
+                    if let (Some((stream_type, state_version)), Some(entry)) =
+                        (snapshots_due.remove(&stream), self.cache.get(&stream))
+                    {
                         snapshot_rows.push((
                             stream.clone(),
                             stream_type.to_owned(),
-                            Snapshot { version: entry.version, state_version: state_version as i32, state: job.snapshot(&entry.state) },
+                            Snapshot {
+                                version: entry.version,
+                                state_version: state_version as i32,
+                                state: job.snapshot(&entry.state),
+                            },
                         ));
                     }
                     let result = CommandResult::from_events(&stream, appended.events, false);
@@ -682,7 +717,10 @@ impl<S: EventStore> Worker<S> {
 
     /// Makes sure every job's stream is in the cache with the job's state type; also returns the
     /// streams loaded from the store just now.
-    async fn load_missing(&mut self, jobs: Vec<Box<dyn Job>>) -> (Vec<Box<dyn Job>>, std::collections::HashSet<String>) {
+    async fn load_missing(
+        &mut self,
+        jobs: Vec<Box<dyn Job>>,
+    ) -> (Vec<Box<dyn Job>>, std::collections::HashSet<String>) {
         let mut to_load: Vec<LoadRequest> = Vec::new();
         let mut loader_index: HashMap<String, usize> = HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
@@ -737,7 +775,8 @@ impl<S: EventStore> Worker<S> {
                 (_, Some(failure)) => job.fail(failure.clone(), 1),
                 _ => {
                     // Another job type folded this stream first: the stream is not this type.
-                    let actual = self.cache.get(job.stream_id()).map(|_| "another aggregate".to_owned()).unwrap_or_default();
+                    let actual =
+                        self.cache.get(job.stream_id()).map(|_| "another aggregate".to_owned()).unwrap_or_default();
                     job.fail(Failure::WrongType { actual }, 1)
                 }
             }
@@ -759,7 +798,9 @@ where
         tried += 1;
         match run().await {
             Err(ExecuteError::Conflict { .. }) if tried < attempts => continue,
-            Err(ExecuteError::Conflict { stream_id, .. }) => return Err(ExecuteError::Conflict { stream_id, attempts: tried }),
+            Err(ExecuteError::Conflict { stream_id, .. }) => {
+                return Err(ExecuteError::Conflict { stream_id, attempts: tried })
+            }
             other => return other,
         }
     }

@@ -68,7 +68,11 @@ impl NatsRelay {
     pub fn new(store: PgEventStore, client: async_nats::Client, config: RelayConfig) -> Self {
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(5));
-        METRICS.describe("relay_published_total", "counter", "Events the NATS relay published and JetStream acknowledged.");
+        METRICS.describe(
+            "relay_published_total",
+            "counter",
+            "Events the NATS relay published and JetStream acknowledged.",
+        );
         METRICS.describe("relay_lag_events", "gauge", "Committed events not yet acknowledged by JetStream.");
         METRICS.describe("relay_lag_seconds", "gauge", "Age of the oldest event not yet acknowledged by JetStream.");
         Self { store, js, config }
@@ -105,7 +109,10 @@ impl NatsRelay {
     }
 
     /// As `publish_batch`, also saying whether more may be ready at once (a full page).
-    async fn publish_batch_inner(&self, from: LogPosition) -> Result<((LogPosition, Option<RelayError>), bool), RelayError> {
+    async fn publish_batch_inner(
+        &self,
+        from: LogPosition,
+    ) -> Result<((LogPosition, Option<RelayError>), bool), RelayError> {
         let batch = self.store.read_all(from, self.config.batch_size, None).await?;
         if batch.events.is_empty() {
             return Ok(((batch.checkpoint, None), false));

@@ -89,7 +89,14 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(pool: PgPool, dispatcher: Arc<dyn Dispatcher>, clock: SharedClock) -> Self {
-        Self { pool, dispatcher, clock, max_attempts: 5, poll_interval: Duration::from_millis(500), lease: Duration::from_secs(300) }
+        Self {
+            pool,
+            dispatcher,
+            clock,
+            max_attempts: 5,
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(300),
+        }
     }
 
     /// Dispatches every command due by the clock's now. Returns how many were dispatched.

@@ -105,13 +105,21 @@ impl Aggregate for BenchMilestone {
         }
         let id = c.milestone_id;
         Ok(vec![match c.step {
-            BenchStep::Create => BenchEvent::BenchMilestoneCreated { milestone_id: id, details: c.details.clone().ok_or(BenchError::MissingDetails)? },
+            BenchStep::Create => BenchEvent::BenchMilestoneCreated {
+                milestone_id: id,
+                details: c.details.clone().ok_or(BenchError::MissingDetails)?,
+            },
             BenchStep::Fund => BenchEvent::BenchMilestoneFunded { milestone_id: id, amount: self.amount },
             BenchStep::Submit => BenchEvent::BenchMilestoneSubmitted { milestone_id: id },
             BenchStep::Approve => BenchEvent::BenchMilestoneApproved { milestone_id: id },
             BenchStep::Release => {
                 let fee = self.amount / 10;
-                BenchEvent::BenchMilestoneReleased { milestone_id: id, amount: self.amount, fee, net: self.amount - fee }
+                BenchEvent::BenchMilestoneReleased {
+                    milestone_id: id,
+                    amount: self.amount,
+                    fee,
+                    net: self.amount - fee,
+                }
             }
         }])
     }
@@ -174,14 +182,22 @@ mod tests {
 
     #[test]
     fn it_should_refuse_steps_out_of_order() {
-        TestHarness::<BenchMilestone>::given([]).when(cmd(BenchStep::Fund)).then_error(BenchError::OutOfOrder { at: Step::None, attempted: BenchStep::Fund });
+        TestHarness::<BenchMilestone>::given([])
+            .when(cmd(BenchStep::Fund))
+            .then_error(BenchError::OutOfOrder { at: Step::None, attempted: BenchStep::Fund });
     }
 
     #[test]
     fn it_should_release_net_of_a_ten_percent_fee() {
         let details = BenchDetails {
-            project_id: Uuid::nil(), client_id: Uuid::nil(), freelancer_id: Uuid::nil(), title: "t".into(), description: "d".into(),
-            amount: 1000, currency: "usd".into(), due_date: DateTime::<Utc>::MIN_UTC,
+            project_id: Uuid::nil(),
+            client_id: Uuid::nil(),
+            freelancer_id: Uuid::nil(),
+            title: "t".into(),
+            description: "d".into(),
+            amount: 1000,
+            currency: "usd".into(),
+            due_date: DateTime::<Utc>::MIN_UTC,
         };
         TestHarness::<BenchMilestone>::given([
             BenchEvent::BenchMilestoneCreated { milestone_id: Uuid::nil(), details },
@@ -190,11 +206,18 @@ mod tests {
             BenchEvent::BenchMilestoneApproved { milestone_id: Uuid::nil() },
         ])
         .when(cmd(BenchStep::Release))
-        .then([BenchEvent::BenchMilestoneReleased { milestone_id: Uuid::nil(), amount: 1000, fee: 100, net: 900 }]);
+        .then([BenchEvent::BenchMilestoneReleased {
+            milestone_id: Uuid::nil(),
+            amount: 1000,
+            fee: 100,
+            net: 900,
+        }]);
     }
 
     #[test]
     fn it_should_count_up_from_the_current_value() {
-        TestHarness::<Counter>::given([CounterEvent::Incremented { value: 41 }]).when(()).then([CounterEvent::Incremented { value: 42 }]);
+        TestHarness::<Counter>::given([CounterEvent::Incremented { value: 41 }])
+            .when(())
+            .then([CounterEvent::Incremented { value: 42 }]);
     }
 }

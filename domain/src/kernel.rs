@@ -50,10 +50,8 @@ pub fn decode_event<E: DomainEvent>(event_type: &str, payload: &Value) -> Result
         }
     };
     map.insert("type".into(), Value::String(event_type.to_owned()));
-    serde_json::from_value(Value::Object(map)).map_err(|e| EventCodecError::Decode {
-        event_type: event_type.to_owned(),
-        message: e.to_string(),
-    })
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| EventCodecError::Decode { event_type: event_type.to_owned(), message: e.to_string() })
 }
 
 /// One consistency boundary: a stream of events and the rules that guard it.

@@ -72,7 +72,11 @@ pub async fn connect(config: &Config) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(&config.database_url)?
         .application_name("escrowd")
         .options([("idle_in_transaction_session_timeout", "30s")]);
-    PgPoolOptions::new().max_connections(config.db_pool_size).acquire_timeout(Duration::from_secs(10)).connect_with(options).await
+    PgPoolOptions::new()
+        .max_connections(config.db_pool_size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
 }
 
 pub struct Built {
@@ -113,7 +117,8 @@ impl AppState {
                     name: (*n).to_owned(),
                     columns: cols.iter().map(|c| (*c).to_owned()).collect(),
                 }));
-                let def = TableDef::load(&pool, t.table, indexes, t.hidden).await.map_err(|e| format!("{}: {e}", t.table))?;
+                let def =
+                    TableDef::load(&pool, t.table, indexes, t.hidden).await.map_err(|e| format!("{}: {e}", t.table))?;
                 tables.insert((t.context.to_owned(), t.name.to_owned()), (t, def));
             }
             replayers.extend(m.replayers.into_iter().map(|(k, v)| (k.to_owned(), v)));
@@ -130,10 +135,11 @@ impl AppState {
             .connect(&config.nats_url)
             .await
             .ok();
-        let payments: Arc<dyn crate::providers::PaymentProvider> = Arc::new(crate::providers::HttpPaymentProvider::new(
-            &config.payment_provider_url,
-            config.payment_provider_key.clone(),
-        )?);
+        let payments: Arc<dyn crate::providers::PaymentProvider> =
+            Arc::new(crate::providers::HttpPaymentProvider::new(
+                &config.payment_provider_url,
+                config.payment_provider_key.clone(),
+            )?);
         let state = AppState(Arc::new(Inner {
             config,
             pool,
@@ -176,7 +182,11 @@ impl AppState {
     }
 
     /// The context role of an account (`None` when not a member of that context).
-    pub async fn role_in(&self, context: &str, account: uuid::Uuid) -> Result<Option<crate::registry::ContextRole>, ApiError> {
+    pub async fn role_in(
+        &self,
+        context: &str,
+        account: uuid::Uuid,
+    ) -> Result<Option<crate::registry::ContextRole>, ApiError> {
         match self.roles.get(context) {
             Some(f) => f(self.clone(), account).await,
             None => Ok(None),
@@ -220,11 +230,20 @@ impl Dispatcher for RegistryDispatcher {
                 command_name: format!("{}/{}", command.context, command.command),
                 request_hash: command.id.to_string(),
             });
-            match state.run_command(&command.context, &command.command, Caller::system(), command.payload.clone(), ctx).await {
-                Ok(reply) => Ok(DispatchOutcome::Done(json!({ "stream": reply.result.stream, "version": reply.result.version, "position": reply.result.position }))),
-                Err(e @ (ApiError::Conflict(_) | ApiError::Forbidden(_) | ApiError::NotFound(_) | ApiError::Invalid(_) | ApiError::VersionMismatch { .. })) => {
-                    Ok(DispatchOutcome::Refused(e.to_string()))
-                }
+            match state
+                .run_command(&command.context, &command.command, Caller::system(), command.payload.clone(), ctx)
+                .await
+            {
+                Ok(reply) => Ok(DispatchOutcome::Done(
+                    json!({ "stream": reply.result.stream, "version": reply.result.version, "position": reply.result.position }),
+                )),
+                Err(
+                    e @ (ApiError::Conflict(_)
+                    | ApiError::Forbidden(_)
+                    | ApiError::NotFound(_)
+                    | ApiError::Invalid(_)
+                    | ApiError::VersionMismatch { .. }),
+                ) => Ok(DispatchOutcome::Refused(e.to_string())),
                 Err(e) => Err(e.to_string()),
             }
         })

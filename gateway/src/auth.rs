@@ -30,7 +30,14 @@ pub struct Caller {
 
 impl Caller {
     pub fn system() -> Self {
-        Self { account: None, system: true, session_stream: None, ip: None, user_agent: Some("scheduler".into()), request_id: None }
+        Self {
+            account: None,
+            system: true,
+            session_stream: None,
+            ip: None,
+            user_agent: Some("scheduler".into()),
+            request_id: None,
+        }
     }
     pub fn is_system(&self) -> bool {
         self.system
@@ -57,7 +64,9 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()).unwrap_or(false)
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
 }
 
 /// Valid sessions seen recently, so a burst of requests does not reload the session each time.
@@ -99,9 +108,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let ip = header("x-forwarded-for")
-            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
-            .or_else(|| {
+        let ip =
+            header("x-forwarded-for").and_then(|v| v.split(',').next().map(|s| s.trim().to_owned())).or_else(|| {
                 parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string())
             });
         let mut caller = Caller {

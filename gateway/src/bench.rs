@@ -80,7 +80,14 @@ fn percentile(sorted: &[Duration], q: f64) -> Option<f64> {
     Some(sorted[i].as_secs_f64() * 1000.0)
 }
 
-fn row(workload: &str, ops: u64, elapsed: Duration, mut lat: Vec<Duration>, baseline: Option<f64>, notes: String) -> Row {
+fn row(
+    workload: &str,
+    ops: u64,
+    elapsed: Duration,
+    mut lat: Vec<Duration>,
+    baseline: Option<f64>,
+    notes: String,
+) -> Row {
     lat.sort_unstable();
     let per_second = ops as f64 / elapsed.as_secs_f64();
     Row {
@@ -101,7 +108,11 @@ fn row(workload: &str, ops: u64, elapsed: Duration, mut lat: Vec<Duration>, base
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0)))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0))
+        })
         .unwrap_or(0.0)
         / 1024.0
 }
@@ -123,19 +134,29 @@ fn details(i: usize) -> BenchDetails {
 pub fn module() -> ContextModule {
     ContextModule {
         name: "bench",
-        commands: vec![command::<BenchCommand, _, _>("bench", "step", "anyone signed in (benchmarks only)", Auth::SignedIn, |state: AppState, caller: Caller, body: BenchCommand, ctx: CommandContext| async move {
-            let account = caller.require()?;
-            let ctx = CommandContext { actor_id: Some(account.to_string()), actor_role: Some("bench".into()), ..ctx };
-            let stream = format!("bench-{}", body.milestone_id);
-            let result = state.bus.execute::<BenchMilestone>(stream, body, ctx).await.map_err(|e| match e {
-                ExecuteError::Rejected(r) => ApiError::Conflict(r.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            })?;
-            Ok(CommandReply::ok(result))
-        })],
+        commands: vec![command::<BenchCommand, _, _>(
+            "bench",
+            "step",
+            "anyone signed in (benchmarks only)",
+            Auth::SignedIn,
+            |state: AppState, caller: Caller, body: BenchCommand, ctx: CommandContext| async move {
+                let account = caller.require()?;
+                let ctx =
+                    CommandContext { actor_id: Some(account.to_string()), actor_role: Some("bench".into()), ..ctx };
+                let stream = format!("bench-{}", body.milestone_id);
+                let result = state.bus.execute::<BenchMilestone>(stream, body, ctx).await.map_err(|e| match e {
+                    ExecuteError::Rejected(r) => ApiError::Conflict(r.to_string()),
+                    other => ApiError::Internal(other.to_string()),
+                })?;
+                Ok(CommandReply::ok(result))
+            },
+        )],
         tables: vec![],
         projectors: vec![],
-        replayers: vec![("bench.milestone", replay_states::<BenchMilestone>), ("bench.counter", replay_states::<Counter>)],
+        replayers: vec![
+            ("bench.milestone", replay_states::<BenchMilestone>),
+            ("bench.counter", replay_states::<Counter>),
+        ],
         upcasters: |_| {},
         role_of: None,
         routes: None,
@@ -226,7 +247,11 @@ pub struct Bench {
 }
 
 /// Runs every workload on `config`'s database (which must be empty and migrated).
-pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn run_suite(
+    config: Config,
+    sizes: Sizes,
+    mut log: impl FnMut(&Row),
+) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
     let mut modules = crate::contexts::all();
     modules.push(module());
     let built = AppState::build(config, Arc::new(SystemClock), modules).await?;
@@ -271,10 +296,24 @@ pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) 
     // Baselines at concurrency 1 and 32.
     let base1 = baseline(&pool, sizes.new_streams.min(5_000), 1).await?;
     let base32 = baseline(&pool, sizes.new_streams, 32).await?;
-    let r = row("baseline: raw INSERT, c=1", sizes.new_streams.min(5_000) as u64, Duration::from_secs_f64(sizes.new_streams.min(5_000) as f64 / base1), vec![], None, String::new());
+    let r = row(
+        "baseline: raw INSERT, c=1",
+        sizes.new_streams.min(5_000) as u64,
+        Duration::from_secs_f64(sizes.new_streams.min(5_000) as f64 / base1),
+        vec![],
+        None,
+        String::new(),
+    );
     log(&r);
     out.push(r);
-    let r = row("baseline: raw INSERT, c=32", sizes.new_streams as u64, Duration::from_secs_f64(sizes.new_streams as f64 / base32), vec![], None, String::new());
+    let r = row(
+        "baseline: raw INSERT, c=32",
+        sizes.new_streams as u64,
+        Duration::from_secs_f64(sizes.new_streams as f64 / base32),
+        vec![],
+        None,
+        String::new(),
+    );
     log(&r);
     out.push(r);
 
@@ -290,14 +329,29 @@ pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) 
             }
         })
         .await;
-        let r = row(&format!("A new streams, in-process, c={concurrency}"), n as u64, elapsed, lat, Some(baseline), format!("failed {failed}"));
+        let r = row(
+            &format!("A new streams, in-process, c={concurrency}"),
+            n as u64,
+            elapsed,
+            lat,
+            Some(baseline),
+            format!("failed {failed}"),
+        );
         log(&r);
         out.push(r);
     }
     // A over HTTP, 32 keep-alive clients.
     {
-        let (elapsed, lat, failed) = http_drive(&b, sizes.new_streams, 32, |i| (Uuid::now_v7(), vec![BenchStep::Create], i)).await;
-        let r = row("A new streams, HTTP, c=32", sizes.new_streams as u64, elapsed, lat, Some(base32), format!("failed {failed}"));
+        let (elapsed, lat, failed) =
+            http_drive(&b, sizes.new_streams, 32, |i| (Uuid::now_v7(), vec![BenchStep::Create], i)).await;
+        let r = row(
+            "A new streams, HTTP, c=32",
+            sizes.new_streams as u64,
+            elapsed,
+            lat,
+            Some(base32),
+            format!("failed {failed}"),
+        );
         log(&r);
         out.push(r);
     }
@@ -311,7 +365,9 @@ pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) 
             async move {
                 let id = Uuid::now_v7();
                 let stream = format!("bench-{id}");
-                for step in [BenchStep::Create, BenchStep::Fund, BenchStep::Submit, BenchStep::Approve, BenchStep::Release] {
+                for step in
+                    [BenchStep::Create, BenchStep::Fund, BenchStep::Submit, BenchStep::Approve, BenchStep::Release]
+                {
                     let details = (step == BenchStep::Create).then(|| details(i));
                     let c = BenchCommand { milestone_id: id, step, details };
                     if bus.execute::<BenchMilestone>(stream.clone(), c, ctx("step")).await.is_err() {
@@ -322,11 +378,32 @@ pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) 
             }
         })
         .await;
-        let r = row("B lifecycle (5 commands), in-process, c=32", (n * 5) as u64, elapsed, per_command(lat, 5), Some(base32), format!("failed {failed}"));
+        let r = row(
+            "B lifecycle (5 commands), in-process, c=32",
+            (n * 5) as u64,
+            elapsed,
+            per_command(lat, 5),
+            Some(base32),
+            format!("failed {failed}"),
+        );
         log(&r);
         out.push(r);
-        let (elapsed, lat, failed) = http_drive(&b, n, 32, |i| (Uuid::now_v7(), vec![BenchStep::Create, BenchStep::Fund, BenchStep::Submit, BenchStep::Approve, BenchStep::Release], i)).await;
-        let r = row("B lifecycle (5 commands), HTTP, c=32", (n * 5) as u64, elapsed, per_command(lat, 5), Some(base32), format!("failed {failed}"));
+        let (elapsed, lat, failed) = http_drive(&b, n, 32, |i| {
+            (
+                Uuid::now_v7(),
+                vec![BenchStep::Create, BenchStep::Fund, BenchStep::Submit, BenchStep::Approve, BenchStep::Release],
+                i,
+            )
+        })
+        .await;
+        let r = row(
+            "B lifecycle (5 commands), HTTP, c=32",
+            (n * 5) as u64,
+            elapsed,
+            per_command(lat, 5),
+            Some(base32),
+            format!("failed {failed}"),
+        );
         log(&r);
         out.push(r);
     }
@@ -336,10 +413,18 @@ pub async fn run_suite(config: Config, sizes: Sizes, mut log: impl FnMut(&Row)) 
         let plain = contention(&state, sizes.contention, false).await?;
         let queued = contention(&state, sizes.contention, true).await?;
         let (plain_notes, queued_notes) = (plain.notes(), queued.notes());
-        let r = row("C contention, plain optimistic retry", plain.ok, sizes.contention, plain.latencies, None, plain_notes);
+        let r =
+            row("C contention, plain optimistic retry", plain.ok, sizes.contention, plain.latencies, None, plain_notes);
         log(&r);
         out.push(r);
-        let mut r = row("C contention, one writer per stream", queued.ok, sizes.contention, queued.latencies, Some(plain.ok as f64 / sizes.contention.as_secs_f64()), queued_notes);
+        let mut r = row(
+            "C contention, one writer per stream",
+            queued.ok,
+            sizes.contention,
+            queued.latencies,
+            Some(plain.ok as f64 / sizes.contention.as_secs_f64()),
+            queued_notes,
+        );
         r.baseline_per_second = Some(plain.ok as f64 / sizes.contention.as_secs_f64());
         log(&r);
         out.push(r);
@@ -369,7 +454,12 @@ fn per_command(lat: Vec<Duration>, commands: u32) -> Vec<Duration> {
 }
 
 /// HTTP load: each job sends its steps for one new milestone, in order.
-async fn http_drive(b: &Bench, n: usize, concurrency: usize, plan: impl Fn(usize) -> (Uuid, Vec<BenchStep>, usize) + Send + Sync + 'static) -> (Duration, Vec<Duration>, u64) {
+async fn http_drive(
+    b: &Bench,
+    n: usize,
+    concurrency: usize,
+    plan: impl Fn(usize) -> (Uuid, Vec<BenchStep>, usize) + Send + Sync + 'static,
+) -> (Duration, Vec<Duration>, u64) {
     let http = b.http.clone();
     let url = format!("{}/v1/bench/commands/step", b.base);
     let token = b.token.clone();
@@ -418,7 +508,11 @@ impl Contention {
 /// 32 writers on the same 10 counters for `duration`: either straight to the store with plain
 /// optimistic retry (load, decide, append; retry on conflict, 5 attempts), or through the
 /// pipeline (one writer per stream in this process).
-async fn contention(state: &AppState, duration: Duration, queued: bool) -> Result<Contention, Box<dyn std::error::Error + Send + Sync>> {
+async fn contention(
+    state: &AppState,
+    duration: Duration,
+    queued: bool,
+) -> Result<Contention, Box<dyn std::error::Error + Send + Sync>> {
     let tag = Uuid::now_v7().simple().to_string();
     let streams: Vec<String> = (0..10).map(|i| format!("counter-{tag}-{i}")).collect();
     let deadline = Instant::now() + duration;
@@ -457,7 +551,13 @@ async fn contention(state: &AppState, duration: Duration, queued: bool) -> Resul
                                 stream_id: stream.clone(),
                                 stream_type: "bench.counter".into(),
                                 expected: ExpectedVersion::Exact(version),
-                                events: vec![NewEvent { event_id: Uuid::now_v7(), event_type: ty, schema_version: 1, payload, metadata: ctx("increment").metadata() }],
+                                events: vec![NewEvent {
+                                    event_id: Uuid::now_v7(),
+                                    event_type: ty,
+                                    schema_version: 1,
+                                    payload,
+                                    metadata: ctx("increment").metadata(),
+                                }],
                             }],
                             idempotency: None,
                         };
@@ -519,7 +619,8 @@ async fn freshness(b: &Bench, sizes: Sizes) -> Result<Row, Box<dyn std::error::E
     let pool = b.state.pool.clone();
     // A projector that owns a table of these events: the audit log projects every marketplace
     // event; create-project events land in marketplace.projects through marketplace-projects.
-    crate::contexts::identity::register(&b.state, "fresh@example.com", "bench password 1", "Fresh", ctx("register")).await?;
+    crate::contexts::identity::register(&b.state, "fresh@example.com", "bench password 1", "Fresh", ctx("register"))
+        .await?;
     let login: serde_json::Value = b
         .http
         .post(format!("{}/v1/identity/commands/log-in", b.base))
@@ -620,7 +721,14 @@ async fn freshness(b: &Bench, sizes: Sizes) -> Result<Row, Box<dyn std::error::E
         percentile(&cmd_lat, 0.5).unwrap_or(f64::NAN),
         percentile(&cmd_lat, 0.99).unwrap_or(f64::NAN)
     );
-    Ok(row(&format!("E freshness at {}/s over HTTP", sizes.freshness_rate), lags.len() as u64, elapsed, lags, None, notes))
+    Ok(row(
+        &format!("E freshness at {}/s over HTTP", sizes.freshness_rate),
+        lags.len() as u64,
+        elapsed,
+        lags,
+        None,
+        notes,
+    ))
 }
 
 /// D: appends `n` marketplace events straight to the log (projects with one milestone each),
@@ -643,7 +751,13 @@ async fn projection(state: &AppState, n: usize) -> Result<Vec<Row>, Box<dyn std:
                 "totalAmount": 100000, "currency": "usd", "platformFeePercent": 10, "status": "draft", "at": now });
             let added = json!({ "projectId": p, "milestoneId": m, "title": "Design", "description": "Mockups", "order": 1, "amount": 60000, "currency": "usd",
                 "dueDate": now, "funded": false, "at": now });
-            let ev = |t: &str, payload: serde_json::Value| NewEvent { event_id: Uuid::now_v7(), event_type: t.into(), schema_version: 1, payload, metadata: meta.clone() };
+            let ev = |t: &str, payload: serde_json::Value| NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: t.into(),
+                schema_version: 1,
+                payload,
+                metadata: meta.clone(),
+            };
             requests.push(AppendRequest {
                 writes: vec![StreamWrite {
                     stream_id: format!("mkt-project-{p}"),
@@ -665,7 +779,14 @@ async fn projection(state: &AppState, n: usize) -> Result<Vec<Row>, Box<dyn std:
         let t = Instant::now();
         let applied = state.runtime.catch_up(name).await?;
         let elapsed = t.elapsed();
-        rows.push(row(&format!("D catch-up {name}"), applied, elapsed, vec![], None, format!("{events} events in the log")));
+        rows.push(row(
+            &format!("D catch-up {name}"),
+            applied,
+            elapsed,
+            vec![],
+            None,
+            format!("{events} events in the log"),
+        ));
     }
     // Baseline: the same rows from one set-based statement per table, into scratch copies.
     let pool = &state.pool;
@@ -701,7 +822,14 @@ async fn projection(state: &AppState, n: usize) -> Result<Vec<Row>, Box<dyn std:
     let t = Instant::now();
     let replayed = state.runtime.rebuild("marketplace-projects", &|_, _| {}).await?;
     let elapsed = t.elapsed();
-    rows.push(row("D rebuild marketplace-projects (with swap)", replayed, elapsed, vec![], Some(baseline), format!("wall time {:.1} s", elapsed.as_secs_f64())));
+    rows.push(row(
+        "D rebuild marketplace-projects (with swap)",
+        replayed,
+        elapsed,
+        vec![],
+        Some(baseline),
+        format!("wall time {:.1} s", elapsed.as_secs_f64()),
+    ));
     Ok(rows)
 }
 
@@ -741,9 +869,19 @@ pub async fn main(config: Config, sizes: Sizes) -> Result<i32, Box<dyn std::erro
     let pool = sqlx::PgPool::connect(&url).await?;
     PgEventStore::migrate(&pool).await?;
     pool.close().await;
-    let config = Config { database_url: url.clone(), nats_stream: format!("BENCH{}", &name[13..]), nats_subject_prefix: format!("bench{}", &name[13..]), ..config };
-    eprintln!("benchmark database {name}; machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    let rows = run_suite(config, sizes, |r| eprintln!("{}", table(std::slice::from_ref(r)).lines().nth(1).unwrap_or(""))).await?;
+    let config = Config {
+        database_url: url.clone(),
+        nats_stream: format!("BENCH{}", &name[13..]),
+        nats_subject_prefix: format!("bench{}", &name[13..]),
+        ..config
+    };
+    eprintln!(
+        "benchmark database {name}; machine: {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    let rows =
+        run_suite(config, sizes, |r| eprintln!("{}", table(std::slice::from_ref(r)).lines().nth(1).unwrap_or("")))
+            .await?;
     let text = table(&rows);
     println!("\n{text}");
     println!("peak RSS of the process (server + load generators): {:.0} MiB", peak_rss_mb());

@@ -96,7 +96,10 @@ pub async fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error + Send + Syn
             let state = app(cli.config).await?;
             match command {
                 ProjectionsCommand::List => {
-                    println!("{:<32} {:<9} {:>22} {:>10} {:>9}  error", "projection", "status", "checkpoint (xid/pos)", "lag", "lag(s)");
+                    println!(
+                        "{:<32} {:<9} {:>22} {:>10} {:>9}  error",
+                        "projection", "status", "checkpoint (xid/pos)", "lag", "lag(s)"
+                    );
                     for s in state.runtime.status().await? {
                         println!(
                             "{:<32} {:<9} {:>22} {:>10} {:>9.1}  {}",
@@ -113,9 +116,11 @@ pub async fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error + Send + Syn
                 ProjectionsCommand::Rebuild { name } => {
                     let bar = indicatif::ProgressBar::new(0);
                     bar.set_style(
-                        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
-                            .expect("template")
-                            .progress_chars("=> "),
+                        indicatif::ProgressStyle::with_template(
+                            "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                        )
+                        .expect("template")
+                        .progress_chars("=> "),
                     );
                     bar.set_message(format!("rebuilding {name}"));
                     let b = bar.clone();
@@ -176,7 +181,10 @@ pub async fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error + Send + Syn
                     Ok(0)
                 }
                 Some(b) => {
-                    println!("BROKEN: stream {} at version {} (position {}): {}", b.stream_id, b.version, b.position, b.reason);
+                    println!(
+                        "BROKEN: stream {} at version {} (position {}): {}",
+                        b.stream_id, b.version, b.position, b.reason
+                    );
                     Ok(2)
                 }
             }

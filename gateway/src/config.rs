@@ -40,7 +40,12 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", default_value = "whsec_dev_only_change_me", hide_env_values = true)]
     pub payment_webhook_secret: SecretString,
     /// Secret of the identity-check provider's webhook signatures (same `t=…,v1=…` scheme).
-    #[arg(long, env = "IDENTITY_WEBHOOK_SECRET", default_value = "whsec_identity_dev_only_change_me", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "IDENTITY_WEBHOOK_SECRET",
+        default_value = "whsec_identity_dev_only_change_me",
+        hide_env_values = true
+    )]
     pub identity_webhook_secret: SecretString,
     /// Base URL of the payment provider's API (checkout sessions); tests point it at a fake.
     #[arg(long, env = "PAYMENT_PROVIDER_URL", default_value = "https://api.stripe.com")]

@@ -65,13 +65,22 @@ pub fn router(state: AppState) -> Router {
 async fn observe_http(req: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
     let status = response.status();
     METRICS.inc("http_requests_total", &[("method", &method), ("route", &route), ("status", status.as_str())], 1.0);
     METRICS.observe("http_request_duration_seconds", &[("route", &route)], started.elapsed().as_secs_f64());
-    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem"));
-    if !is_problem && (status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::UNSUPPORTED_MEDIA_TYPE) {
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem"));
+    if !is_problem
+        && (status == StatusCode::PAYLOAD_TOO_LARGE
+            || status == StatusCode::METHOD_NOT_ALLOWED
+            || status == StatusCode::UNSUPPORTED_MEDIA_TYPE)
+    {
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "payload-too-large" } else { "malformed-request" };
         let (_, mut body) = crate::error::problem_body(code, None);
         body["status"] = json!(status.as_u16());
@@ -138,7 +147,8 @@ async fn command(
     }
     if let Some(v) = headers.get(header::IF_MATCH) {
         let raw = v.to_str().unwrap_or_default().trim().trim_matches('"');
-        ctx.expected_version = Some(raw.parse().map_err(|_| ApiError::Malformed("If-Match must be a stream version".into()))?);
+        ctx.expected_version =
+            Some(raw.parse().map_err(|_| ApiError::Malformed("If-Match must be a stream version".into()))?);
     }
     let reply = state.run_command(&context, &name, caller, body, ctx).await?;
     let r = &reply.result;
@@ -177,7 +187,9 @@ async fn scope_for(state: &AppState, context: &str, access: &Access, caller: &Ca
         Access::Public | Access::SignedIn => Scope::All,
         _ if staff => Scope::All,
         Access::Staff => return Err(ApiError::Forbidden("only staff may read this table".into())),
-        Access::Own(columns) => Scope::Columns { columns: columns.iter().map(|c| (*c).to_owned()).collect(), caller: account.to_string() },
+        Access::Own(columns) => {
+            Scope::Columns { columns: columns.iter().map(|c| (*c).to_owned()).collect(), caller: account.to_string() }
+        }
         Access::OwnWhere(sql) => Scope::Where { sql: (*sql).to_owned(), caller: account.to_string() },
     })
 }
@@ -222,8 +234,11 @@ fn parse_list(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
         Some("desc") => Some(Order::Desc),
         Some(_) => return Err(ApiError::Malformed("order is asc or desc".into())),
     };
-    let mut filters: Vec<(String, String)> =
-        params.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (snake_case(k), v.clone())).collect();
+    let mut filters: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .map(|(k, v)| (snake_case(k), v.clone()))
+        .collect();
     filters.sort();
     Ok(ListQuery { filters, index: params.get("index").cloned(), limit, cursor: params.get("cursor").cloned(), order })
 }
@@ -256,9 +271,11 @@ async fn list(
     let query = parse_list(&params)?;
     let reached = wait_after(&state, spec.table, &params).await?;
     let page = def.list(&state.pool, &query, &scope).await.map_err(query_error)?;
-    let wants_stream = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    let wants_stream =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
     if wants_stream {
-        return Ok(live(state.clone(), context, table, query, scope, serde_json::to_value(&page).expect("page")).into_response());
+        return Ok(live(state.clone(), context, table, query, scope, serde_json::to_value(&page).expect("page"))
+            .into_response());
     }
     Ok(with_consistency(Json(page).into_response(), reached))
 }
@@ -304,7 +321,9 @@ fn live(
             let _ = tx.send(SseEvent::default().event("error").data("live updates are unavailable (NATS)")).await;
             return;
         };
-        let Ok(mut sub) = client.subscribe(format!("{}.{}.>", state.config.nats_subject_prefix, context)).await else { return };
+        let Ok(mut sub) = client.subscribe(format!("{}.{}.>", state.config.nats_subject_prefix, context)).await else {
+            return;
+        };
         loop {
             tokio::select! {
                 _ = tx.closed() => return,
@@ -342,7 +361,10 @@ fn redact(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let secret = k.contains("password") || k.contains("token_hash") || k.contains("tokenHash") || k.contains("totp_secret");
+                    let secret = k.contains("password")
+                        || k.contains("token_hash")
+                        || k.contains("tokenHash")
+                        || k.contains("totp_secret");
                     (k.clone(), if secret && !v.is_null() { json!("<redacted>") } else { redact(v) })
                 })
                 .collect(),
@@ -352,7 +374,11 @@ fn redact(value: &Value) -> Value {
     }
 }
 
-async fn audit_stream(State(state): State<AppState>, Path(stream): Path<String>, caller: Caller) -> Result<Json<Value>, ApiError> {
+async fn audit_stream(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &caller).await?;
     let events = state.store.read_stream(&stream, 0).await?;
     if events.is_empty() {
@@ -369,7 +395,9 @@ async fn audit_stream(State(state): State<AppState>, Path(stream): Path<String>,
             v
         })
         .collect();
-    Ok(Json(json!({ "stream": stream, "streamType": events[0].stream_type, "version": events.last().map(|e| e.version), "events": history })))
+    Ok(Json(
+        json!({ "stream": stream, "streamType": events[0].stream_type, "version": events.last().map(|e| e.version), "events": history }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -436,7 +464,11 @@ async fn admin_projections(State(state): State<AppState>, caller: Caller) -> Res
     Ok(Json(json!({ "projections": state.runtime.status().await? })))
 }
 
-async fn admin_rebuild(State(state): State<AppState>, Path(name): Path<String>, caller: Caller) -> Result<Response, ApiError> {
+async fn admin_rebuild(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     require_admin(&state, &caller).await?;
     if state.runtime.find(&name).is_none() {
         return Err(ApiError::NotFound(format!("no projection {name}")));
@@ -445,7 +477,11 @@ async fn admin_rebuild(State(state): State<AppState>, Path(name): Path<String>, 
     let n = name.clone();
     tokio::spawn(async move {
         let progress = |done: u64, total: u64| {
-            METRICS.set("projection_rebuild_progress", &[("projector", "rebuild")], if total == 0 { 1.0 } else { done as f64 / total as f64 });
+            METRICS.set(
+                "projection_rebuild_progress",
+                &[("projector", "rebuild")],
+                if total == 0 { 1.0 } else { done as f64 / total as f64 },
+            );
         };
         match runtime.rebuild(&n, &progress).await {
             Ok(count) => tracing::info!(projection = %n, events = count, "rebuild swapped in"),
@@ -455,7 +491,11 @@ async fn admin_rebuild(State(state): State<AppState>, Path(name): Path<String>, 
     Ok((StatusCode::ACCEPTED, Json(json!({ "rebuilding": name }))).into_response())
 }
 
-async fn admin_resume(State(state): State<AppState>, Path(name): Path<String>, caller: Caller) -> Result<Json<Value>, ApiError> {
+async fn admin_resume(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &caller).await?;
     Ok(Json(json!({ "resumed": state.runtime.resume(&name).await? })))
 }
@@ -466,7 +506,8 @@ async fn admin_resume(State(state): State<AppState>, Path(name): Path<String>, c
 async fn metrics(State(state): State<AppState>) -> Response {
     // Lag gauges are computed when scraped.
     let _ = state.runtime.status().await;
-    let _ = commands::relay::NatsRelay::report_lag(&state.pool, &commands::relay::RelayConfig::default().consumer_name).await;
+    let _ = commands::relay::NatsRelay::report_lag(&state.pool, &commands::relay::RelayConfig::default().consumer_name)
+        .await;
     let mut r = METRICS.render().into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r

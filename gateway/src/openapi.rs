@@ -5,7 +5,10 @@ use crate::app::AppState;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::{ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, Required, ResponseBuilder};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, Required,
+    ResponseBuilder,
+};
 
 fn string_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
@@ -20,7 +23,10 @@ fn string_param(name: &str, description: &str) -> utoipa::openapi::path::Paramet
 fn problem(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
-        .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .content(
+            "application/problem+json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+        )
         .build()
 }
 
@@ -39,7 +45,12 @@ pub fn document(state: &AppState) -> OpenApi {
         ObjectBuilder::new()
             .property("stream", ObjectBuilder::new().schema_type(Type::String))
             .property("version", ObjectBuilder::new().schema_type(Type::Integer))
-            .property("position", ObjectBuilder::new().schema_type(Type::Integer).description(Some("Consistency token: pass as ?after= to read your write")))
+            .property(
+                "position",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .description(Some("Consistency token: pass as ?after= to read your write")),
+            )
             .property("events", ObjectBuilder::new().schema_type(Type::Array))
             .property("result", ObjectBuilder::new().schema_type(Type::Object)),
     );
@@ -75,14 +86,20 @@ pub fn document(state: &AppState) -> OpenApi {
             .request_body(Some(
                 RequestBodyBuilder::new()
                     .required(Some(Required::True))
-                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema_name))).build())
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name(schema_name))).build(),
+                    )
                     .build(),
             ))
             .response(
                 "200",
                 ResponseBuilder::new()
                     .description("Accepted: the events written")
-                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("CommandResult"))).build())
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("CommandResult"))).build(),
+                    )
                     .build(),
             )
             .response("400", problem("Malformed JSON"))
@@ -103,7 +120,11 @@ pub fn document(state: &AppState) -> OpenApi {
             .summary(Some(format!("List {} by an index", t.name)))
             .description(Some(format!(
                 "Filter on a leading part of one index: {}. `Accept: text/event-stream` streams updates.",
-                def.indexes.iter().map(|i| format!("{}({})", i.name, i.columns.join(", "))).collect::<Vec<_>>().join("; ")
+                def.indexes
+                    .iter()
+                    .map(|i| format!("{}({})", i.name, i.columns.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )))
             .parameter(string_param("limit", "Page size (1-500, default 50)"))
             .parameter(string_param("cursor", "From the previous page's nextCursor"))
@@ -113,7 +134,10 @@ pub fn document(state: &AppState) -> OpenApi {
         for index in &def.indexes {
             for c in &index.columns {
                 if seen.insert(c.clone()) {
-                    op = op.parameter(string_param(&projections::query::camel_case(c), &format!("Equality filter (index {})", index.name)));
+                    op = op.parameter(string_param(
+                        &projections::query::camel_case(c),
+                        &format!("Equality filter (index {})", index.name),
+                    ));
                 }
             }
         }
@@ -137,18 +161,32 @@ pub fn document(state: &AppState) -> OpenApi {
         ("/v1/audit/verify", "Walk every hash chain (admins)"),
         ("/v1/admin/projections", "Projector status and lag (admins)"),
     ] {
-        let op = OperationBuilder::new().tag("operations").summary(Some(summary)).response("200", ResponseBuilder::new().description("OK").build()).build();
+        let op = OperationBuilder::new()
+            .tag("operations")
+            .summary(Some(summary))
+            .response("200", ResponseBuilder::new().description("OK").build())
+            .build();
         paths = paths.path(path, PathItem::new(HttpMethod::Get, op));
     }
     for (path, summary) in [
         ("/v1/admin/projections/{name}/rebuild", "Rebuild into fresh tables, then swap (admins)"),
         ("/v1/admin/projections/{name}/resume", "Resume a stalled projector (admins)"),
     ] {
-        let op = OperationBuilder::new().tag("operations").summary(Some(summary)).response("202", ResponseBuilder::new().description("Started").build()).build();
+        let op = OperationBuilder::new()
+            .tag("operations")
+            .summary(Some(summary))
+            .response("202", ResponseBuilder::new().description("Started").build())
+            .build();
         paths = paths.path(path, PathItem::new(HttpMethod::Post, op));
     }
     OpenApiBuilder::new()
-        .info(InfoBuilder::new().title("Escrow backend").version(env!("CARGO_PKG_VERSION")).description(Some("Event-sourced CQRS backend: commands append events; queries read projections.")).build())
+        .info(
+            InfoBuilder::new()
+                .title("Escrow backend")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some("Event-sourced CQRS backend: commands append events; queries read projections."))
+                .build(),
+        )
         .paths(paths.build())
         .components(Some(components.build()))
         .build()

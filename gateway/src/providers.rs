@@ -39,7 +39,12 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
 
 /// Checks a `Stripe-Signature` header: `t` within `SIGNATURE_TOLERANCE` of `now`, and one of the
 /// `v1` values equal (in constant time) to HMAC-SHA256(secret, "{t}.{body}").
-pub fn verify_signature(secret: &str, header: Option<&str>, body: &[u8], now: DateTime<Utc>) -> Result<(), SignatureError> {
+pub fn verify_signature(
+    secret: &str,
+    header: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t: Option<i64> = None;
     let mut candidates = Vec::new();
@@ -99,7 +104,10 @@ pub enum ProviderError {
 }
 
 pub trait PaymentProvider: Send + Sync {
-    fn create_checkout_session<'a>(&'a self, request: &'a CheckoutRequest) -> BoxFuture<'a, Result<CheckoutSession, ProviderError>>;
+    fn create_checkout_session<'a>(
+        &'a self,
+        request: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutSession, ProviderError>>;
 }
 
 /// Stripe's Checkout Sessions API over HTTP (form-encoded, bearer key, idempotency key).
@@ -111,13 +119,19 @@ pub struct HttpPaymentProvider {
 
 impl HttpPaymentProvider {
     pub fn new(base: &str, key: SecretString) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(15)).build()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), key, http })
     }
 }
 
 impl PaymentProvider for HttpPaymentProvider {
-    fn create_checkout_session<'a>(&'a self, r: &'a CheckoutRequest) -> BoxFuture<'a, Result<CheckoutSession, ProviderError>> {
+    fn create_checkout_session<'a>(
+        &'a self,
+        r: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutSession, ProviderError>> {
         Box::pin(async move {
             let form = [
                 ("mode", "payment".to_owned()),
@@ -143,7 +157,10 @@ impl PaymentProvider for HttpPaymentProvider {
                 let message = response.text().await.unwrap_or_default();
                 return Err(ProviderError::Refused { status: status.as_u16(), message });
             }
-            response.json::<CheckoutSession>().await.map_err(|e| ProviderError::Unreachable(format!("unreadable answer: {e}")))
+            response
+                .json::<CheckoutSession>()
+                .await
+                .map_err(|e| ProviderError::Unreachable(format!("unreadable answer: {e}")))
         })
     }
 }
@@ -172,6 +189,9 @@ mod tests {
         assert_eq!(verify_signature("whsec", Some(&old), BODY, now), Err(SignatureError::Stale));
         assert_eq!(verify_signature("whsec", None, BODY, now), Err(SignatureError::Missing));
         assert_eq!(verify_signature("whsec", Some("v1=zz"), BODY, now), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature("whsec", Some(&format!("t={}", now.timestamp())), BODY, now), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature("whsec", Some(&format!("t={}", now.timestamp())), BODY, now),
+            Err(SignatureError::Malformed)
+        );
     }
 }

@@ -37,7 +37,9 @@ impl CommandReply {
     }
 }
 
-pub type Handler = Arc<dyn Fn(AppState, Caller, Value, CommandContext) -> BoxFuture<'static, Result<CommandReply, ApiError>> + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(AppState, Caller, Value, CommandContext) -> BoxFuture<'static, Result<CommandReply, ApiError>> + Send + Sync,
+>;
 
 /// Who may call a command at all (finer rules are the aggregate's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +145,17 @@ pub struct ContextModule {
 }
 
 /// Folds each prefix of a stream with aggregate `A`: the state after every event.
-pub fn replay_states<A: domain::Aggregate>(events: &[RecordedEvent], upcasters: &Upcasters) -> Result<Vec<Value>, String> {
+pub fn replay_states<A: domain::Aggregate>(
+    events: &[RecordedEvent],
+    upcasters: &Upcasters,
+) -> Result<Vec<Value>, String> {
     let mut state = A::default();
     let mut out = Vec::with_capacity(events.len());
     for event in events {
         let mut event = event.clone();
         upcasters.upcast(&mut event);
-        let decoded: A::Event = domain::kernel::decode_event(&event.event_type, &event.payload).map_err(|e| e.to_string())?;
+        let decoded: A::Event =
+            domain::kernel::decode_event(&event.event_type, &event.payload).map_err(|e| e.to_string())?;
         state.evolve(&decoded);
         out.push(serde_json::to_value(&state).map_err(|e| e.to_string())?);
     }

@@ -60,9 +60,15 @@ pub enum Order {
 pub enum Scope {
     All,
     /// Rows where one of these columns is (or, for arrays, contains) the caller.
-    Columns { columns: Vec<String>, caller: String },
+    Columns {
+        columns: Vec<String>,
+        caller: String,
+    },
     /// Rows matching SQL in which `{caller}` stands for the caller's id (text); the table is `t`.
-    Where { sql: String, caller: String },
+    Where {
+        sql: String,
+        caller: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -133,14 +139,25 @@ impl TableDef {
         .await?;
         let columns: Vec<Column> = rows
             .iter()
-            .map(|r| Ok(Column { name: r.try_get("name")?, sql_type: r.try_get("sql_type")?, nullable: r.try_get("nullable")? }))
+            .map(|r| {
+                Ok(Column {
+                    name: r.try_get("name")?,
+                    sql_type: r.try_get("sql_type")?,
+                    nullable: r.try_get("nullable")?,
+                })
+            })
             .collect::<Result<_, sqlx::Error>>()?;
         if columns.is_empty() {
             return Err(QueryError::Unsupported(format!("table {table} has no columns")));
         }
         let mut all = vec![Index { name: "by_id".into(), columns: vec!["id".into()] }];
         all.extend(indexes);
-        Ok(Self { table: table.to_owned(), columns, indexes: all, hidden: hidden.iter().map(|h| (*h).to_owned()).collect() })
+        Ok(Self {
+            table: table.to_owned(),
+            columns,
+            indexes: all,
+            hidden: hidden.iter().map(|h| (*h).to_owned()).collect(),
+        })
     }
 
     fn column(&self, name: &str) -> Option<&Column> {
@@ -167,8 +184,11 @@ impl TableDef {
                 return Ok((index, filters.len()));
             }
         }
-        let names: Vec<String> =
-            self.indexes.iter().map(|i| format!("{}({})", i.name, i.columns.iter().map(|c| camel_case(c)).collect::<Vec<_>>().join(", "))).collect();
+        let names: Vec<String> = self
+            .indexes
+            .iter()
+            .map(|i| format!("{}({})", i.name, i.columns.iter().map(|c| camel_case(c)).collect::<Vec<_>>().join(", ")))
+            .collect();
         Err(QueryError::Unsupported(format!(
             "no index serves a filter on [{}]; filter on a leading part of one of: {}",
             filters.iter().map(|c| camel_case(c)).collect::<Vec<_>>().join(", "),
@@ -226,8 +246,11 @@ impl TableDef {
         }
         let filter_columns: Vec<String> = query.filters.iter().map(|f| f.0.clone()).collect();
         let (index, used) = self.choose(&filter_columns, query.index.as_deref())?;
-        let mut sort: Vec<&Column> =
-            index.columns[used..].iter().filter_map(|c| self.column(c)).take_while(|c| !c.nullable && !c.is_array()).collect();
+        let mut sort: Vec<&Column> = index.columns[used..]
+            .iter()
+            .filter_map(|c| self.column(c))
+            .take_while(|c| !c.nullable && !c.is_array())
+            .collect();
         let id = self.column("id").ok_or_else(|| QueryError::Unsupported("table has no id".into()))?;
         if !sort.iter().any(|c| c.name == "id") {
             sort.push(id);

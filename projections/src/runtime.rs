@@ -87,7 +87,12 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { batch_size: 1000, poll_interval: Duration::from_millis(500), max_attempts: 5, backoff_base: Duration::from_millis(50) }
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_millis(500),
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(50),
+        }
     }
 }
 
@@ -123,7 +128,11 @@ impl ProjectorRuntime {
         METRICS.describe("projector_lag_events", "gauge", "Events a projector has not applied yet.");
         METRICS.describe("projector_lag_seconds", "gauge", "Age of the oldest event a projector has not applied yet.");
         METRICS.describe("projector_events_total", "counter", "Events applied by each projector.");
-        METRICS.describe("log_horizon_age_seconds", "gauge", "Age of the oldest open transaction holding every log reader back.");
+        METRICS.describe(
+            "log_horizon_age_seconds",
+            "gauge",
+            "Age of the oldest open transaction holding every log reader back.",
+        );
         Self { store, projectors, config }
     }
 
@@ -296,7 +305,8 @@ impl ProjectorRuntime {
                     if moved && persisted.elapsed() >= Duration::from_secs(1) {
                         let mut tx_ok = false;
                         if let Ok(mut conn) = self.pool().acquire().await {
-                            tx_ok = matches!(advance_checkpoint(&mut conn, name, from, batch.checkpoint).await, Ok(true));
+                            tx_ok =
+                                matches!(advance_checkpoint(&mut conn, name, from, batch.checkpoint).await, Ok(true));
                         }
                         if !tx_ok {
                             known = None;
@@ -397,7 +407,12 @@ impl ProjectorRuntime {
     /// Waits (bounded) until every projector owning `tables` has applied the event at log
     /// `position`. Returns false on timeout. Unknown positions count as reached once the log has
     /// no such event (nothing to wait for).
-    pub async fn wait_for_position(&self, tables: &[&str], position: i64, timeout: Duration) -> Result<bool, ProjectionError> {
+    pub async fn wait_for_position(
+        &self,
+        tables: &[&str],
+        position: i64,
+        timeout: Duration,
+    ) -> Result<bool, ProjectionError> {
         let txid: Option<i64> = sqlx::query_scalar("select txid::text::bigint from events where position = $1")
             .bind(position)
             .fetch_optional(self.pool())
@@ -436,7 +451,11 @@ impl ProjectorRuntime {
 
     /// Rebuilds `name` from position 0 into fresh tables while the old ones keep serving, then
     /// swaps them in one transaction. `progress(done, total)` is called as it goes.
-    pub async fn rebuild(&self, name: &str, progress: &(dyn Fn(u64, u64) + Send + Sync)) -> Result<u64, ProjectionError> {
+    pub async fn rebuild(
+        &self,
+        name: &str,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<u64, ProjectionError> {
         let projector = self.find(name).ok_or_else(|| ProjectionError::Other(format!("no projector {name}")))?;
         let types = Self::types_of(&*projector);
         let live = projector.tables();
@@ -452,7 +471,10 @@ impl ProjectorRuntime {
                 sqlx::query(&format!("create table {s} (like {table} including all)")).execute(&mut *tx).await?;
             }
             sqlx::query("delete from consumer_checkpoints where name = $1").bind(&shadow_cp).execute(&mut *tx).await?;
-            sqlx::query("insert into consumer_checkpoints (name) values ($1)").bind(&shadow_cp).execute(&mut *tx).await?;
+            sqlx::query("insert into consumer_checkpoints (name) values ($1)")
+                .bind(&shadow_cp)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         let (total, _) = lag(self.pool(), LogPosition::START, Some(&types)).await?;
@@ -469,7 +491,9 @@ impl ProjectorRuntime {
             }
             match self.apply_batch(&*projector, &shadow_cp, &shadow, at, &batch.events, batch.checkpoint).await? {
                 Applied::Done(p) => at = p,
-                Applied::Moved => return Err(ProjectionError::Other("another rebuild of this projector is running".into())),
+                Applied::Moved => {
+                    return Err(ProjectionError::Other("another rebuild of this projector is running".into()))
+                }
             }
             done += batch.events.len() as u64;
             progress(done, total.max(done));
@@ -484,7 +508,10 @@ impl ProjectorRuntime {
         for table in live {
             sqlx::query(&format!("lock table {table} in access exclusive mode")).execute(&mut *tx).await?;
         }
-        sqlx::query("select 1 from consumer_checkpoints where name = $1 for update").bind(name).execute(&mut *tx).await?;
+        sqlx::query("select 1 from consumer_checkpoints where name = $1 for update")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         loop {
             let batch = self.store.read_all(at, self.config.batch_size, Some(&types)).await?;
             if batch.events.is_empty() && batch.checkpoint == at {

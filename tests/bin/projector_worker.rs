@@ -17,7 +17,11 @@ async fn main() {
     let wake = commands::LogWake::listen(&pool).await.expect("listen");
     let store = commands::PgEventStore::new(pool, wake);
     let config = projections::RuntimeConfig { batch_size: 100, ..Default::default() };
-    let runtime = projections::ProjectorRuntime::new(store, vec![Arc::new(AccountProjector { slow: true, ..Default::default() })], config);
+    let runtime = projections::ProjectorRuntime::new(
+        store,
+        vec![Arc::new(AccountProjector { slow: true, ..Default::default() })],
+        config,
+    );
     let (_trigger, shutdown) = commands::shutdown::shutdown_pair();
     for task in runtime.spawn(shutdown) {
         let _ = task.await;

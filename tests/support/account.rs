@@ -158,7 +158,12 @@ impl Projector for AccountProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["public.test_accounts", "public.test_applied"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let accounts = tables.get("public.test_accounts");
             let applied = tables.get("public.test_applied");
@@ -173,7 +178,11 @@ impl Projector for AccountProjector {
                     "opened" => {
                         let owner = e.payload["owner"].as_str().unwrap_or_default();
                         if owner == "poison" && self.poison.load(Ordering::SeqCst) {
-                            return Err(ProjectionError::Event { position: e.position, event_type: e.event_type.clone(), message: "poisoned owner".into() });
+                            return Err(ProjectionError::Event {
+                                position: e.position,
+                                event_type: e.event_type.clone(),
+                                message: "poisoned owner".into(),
+                            });
                         }
                         sqlx::query(&format!("insert into {accounts} (id, owner, events) values ($1, $2, 1)"))
                             .bind(&e.stream_id)
@@ -184,11 +193,13 @@ impl Projector for AccountProjector {
                     kind => {
                         let amount = e.payload["amount"].as_i64().unwrap_or(0);
                         let delta = if kind == "withdrawn" { -amount } else { amount };
-                        sqlx::query(&format!("update {accounts} set balance = balance + $2, events = events + 1 where id = $1"))
-                            .bind(&e.stream_id)
-                            .bind(delta)
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::query(&format!(
+                            "update {accounts} set balance = balance + $2, events = events + 1 where id = $1"
+                        ))
+                        .bind(&e.stream_id)
+                        .bind(delta)
+                        .execute(&mut *conn)
+                        .await?;
                     }
                 }
                 sqlx::query(&format!("insert into {applied} (event_id, position) values ($1, $2)"))
@@ -215,11 +226,16 @@ impl Projector for WelcomeBonus {
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, _tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        _tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for e in events {
-                let opened_at: chrono::DateTime<chrono::Utc> =
-                    serde_json::from_value(e.metadata["at"].clone()).map_err(|err| ProjectionError::Other(err.to_string()))?;
+                let opened_at: chrono::DateTime<chrono::Utc> = serde_json::from_value(e.metadata["at"].clone())
+                    .map_err(|err| ProjectionError::Other(err.to_string()))?;
                 commands::scheduler::schedule(
                     conn,
                     &ScheduledCommand {
@@ -257,7 +273,9 @@ impl Dispatcher for AccountDispatcher {
                 request_hash: command.id.to_string(),
             });
             match self.bus.execute::<Account>(stream, AccountCommand::Deposit { amount }, ctx).await {
-                Ok(result) => Ok(DispatchOutcome::Done(json!({ "version": result.version, "position": result.position }))),
+                Ok(result) => {
+                    Ok(DispatchOutcome::Done(json!({ "version": result.version, "position": result.position })))
+                }
                 Err(ExecuteError::Rejected(rule)) => Ok(DispatchOutcome::Refused(rule.to_string())),
                 Err(other) => Err(other.to_string()),
             }

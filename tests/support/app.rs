@@ -89,7 +89,14 @@ impl TestApp {
         self.command_with(context, name, token, body, &[]).await
     }
 
-    pub async fn command_with(&self, context: &str, name: &str, token: Option<&str>, body: Value, headers: &[(&str, &str)]) -> Reply {
+    pub async fn command_with(
+        &self,
+        context: &str,
+        name: &str,
+        token: Option<&str>,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self.http.post(format!("{}/v1/{context}/commands/{name}", self.base)).json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -101,7 +108,11 @@ impl TestApp {
     }
 
     pub async fn raw_command(&self, context: &str, name: &str, token: Option<&str>, body: &'static str) -> Reply {
-        let mut req = self.http.post(format!("{}/v1/{context}/commands/{name}", self.base)).header("content-type", "application/json").body(body);
+        let mut req = self
+            .http
+            .post(format!("{}/v1/{context}/commands/{name}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -118,10 +129,19 @@ impl TestApp {
 
     /// Registers an account and logs in; returns (account id, token).
     pub async fn sign_up(&self, email: &str) -> (String, String) {
-        let r = self.command("identity", "register-account", None, json!({ "email": email, "password": "correct horse battery", "name": email })).await;
+        let r = self
+            .command(
+                "identity",
+                "register-account",
+                None,
+                json!({ "email": email, "password": "correct horse battery", "name": email }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         let id = r.body["result"]["accountId"].as_str().unwrap().to_owned();
-        let r = self.command("identity", "log-in", None, json!({ "email": email, "password": "correct horse battery" })).await;
+        let r = self
+            .command("identity", "log-in", None, json!({ "email": email, "password": "correct horse battery" }))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         (id, r.body["result"]["token"].as_str().unwrap().to_owned())
     }
@@ -136,8 +156,12 @@ impl TestApp {
 
     /// An admin created as the operator CLI does, signed in.
     pub async fn admin(&self, email: &str) -> (String, String) {
-        let id = gateway::contexts::identity::create_admin(&self.state, email, "correct horse battery", "Admin").await.unwrap();
-        let r = self.command("identity", "log-in", None, json!({ "email": email, "password": "correct horse battery" })).await;
+        let id = gateway::contexts::identity::create_admin(&self.state, email, "correct horse battery", "Admin")
+            .await
+            .unwrap();
+        let r = self
+            .command("identity", "log-in", None, json!({ "email": email, "password": "correct horse battery" }))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         (id.to_string(), r.body["result"]["token"].as_str().unwrap().to_owned())
     }

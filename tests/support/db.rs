@@ -52,7 +52,10 @@ impl TestDb {
         {
             let _one_at_a_time = CREATE.lock().await;
             let mut conn = admin().await;
-            sqlx::query(&format!("create database {name} template {template}")).execute(&mut conn).await.expect("create test db");
+            sqlx::query(&format!("create database {name} template {template}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test db");
         }
         let url = url_for(&name);
         let pool = PgPoolOptions::new().max_connections(20).connect(&url).await.expect("connect test db");

@@ -11,7 +11,19 @@ async fn every_benchmark_workload_runs() {
     let db = TestDb::new().await;
     let config = TestApp::config(&db);
     let rows = run_suite(config, Sizes::smoke(), |_| {}).await.expect("the suite runs");
-    for prefix in ["baseline", "A new streams, in-process, c=1", "A new streams, HTTP", "B lifecycle (5 commands), in-process", "B lifecycle (5 commands), HTTP", "C contention, plain", "C contention, one writer", "E freshness", "D catch-up marketplace-projects", "D baseline", "D rebuild"] {
+    for prefix in [
+        "baseline",
+        "A new streams, in-process, c=1",
+        "A new streams, HTTP",
+        "B lifecycle (5 commands), in-process",
+        "B lifecycle (5 commands), HTTP",
+        "C contention, plain",
+        "C contention, one writer",
+        "E freshness",
+        "D catch-up marketplace-projects",
+        "D baseline",
+        "D rebuild",
+    ] {
         let row = rows.iter().find(|r| r.workload.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix} ran"));
         assert!(row.ops > 0, "{prefix}: {row:?}");
         assert!(!row.notes.contains("MISMATCH"), "{prefix}: {}", row.notes);

@@ -232,7 +232,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Loads several streams at once (snapshot + later events), in request order. Backends
     /// without snapshots return the whole stream.
-    fn load_streams(&self, requests: &[LoadRequest]) -> impl Future<Output = Result<Vec<LoadedStream>, StoreError>> + Send {
+    fn load_streams(
+        &self,
+        requests: &[LoadRequest],
+    ) -> impl Future<Output = Result<Vec<LoadedStream>, StoreError>> + Send {
         async move {
             let mut out = Vec::with_capacity(requests.len());
             for request in requests {
@@ -243,7 +246,10 @@ pub trait EventStore: Send + Sync + 'static {
     }
 
     /// Saves snapshots (stream id, stream type, snapshot); a newer saved snapshot is kept.
-    fn save_snapshots(&self, snapshots: Vec<(String, String, Snapshot)>) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn save_snapshots(
+        &self,
+        snapshots: Vec<(String, String, Snapshot)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let _ = snapshots;
         async { Ok(()) }
     }
@@ -331,8 +337,6 @@ mod hex_opt {
         }
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|h| hex::decode(h).map_err(serde::de::Error::custom))
-            .transpose()
+        Option::<String>::deserialize(d)?.map(|h| hex::decode(h).map_err(serde::de::Error::custom)).transpose()
     }
 }

@@ -28,8 +28,6 @@ pub struct PgEventStore {
 const EVENT_COLUMNS: &str = "position, txid::text::bigint as txid, event_id, stream_id, stream_type, version, \
      event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash";
 
-
-
 fn event_from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     Ok(RecordedEvent {
         position: row.try_get("position")?,
@@ -90,7 +88,6 @@ impl PgEventStore {
         tx: &mut sqlx::PgConnection,
         requests: &[AppendRequest],
     ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
-
         // 1. Lock every stream the batch touches, creating rows for streams about to be written.
         let mut written: Vec<&str> = Vec::new();
         let mut written_types: Vec<&str> = Vec::new();
@@ -124,7 +121,10 @@ impl PgEventStore {
         .await?;
         let mut heads: HashMap<String, Head> = HashMap::with_capacity(all.len());
         for row in rows {
-            heads.insert(row.try_get("stream_id")?, Head { version: row.try_get("version")?, hash: row.try_get("last_hash")? });
+            heads.insert(
+                row.try_get("stream_id")?,
+                Head { version: row.try_get("version")?, hash: row.try_get("last_hash")? },
+            );
         }
         // A stream created by a transaction that committed while ours waited on its key is in
         // neither set (our snapshot predates it): lock it now that it is visible.
@@ -137,7 +137,10 @@ impl PgEventStore {
             .fetch_all(&mut *tx)
             .await?;
             for row in rows {
-                heads.insert(row.try_get("stream_id")?, Head { version: row.try_get("version")?, hash: row.try_get("last_hash")? });
+                heads.insert(
+                    row.try_get("stream_id")?,
+                    Head { version: row.try_get("version")?, hash: row.try_get("last_hash")? },
+                );
             }
         }
 
@@ -301,9 +304,11 @@ fn storable(value: &Value) -> Result<(), String> {
     match value {
         Value::String(s) if s.contains('\0') => Err("text may not contain the NUL character".into()),
         Value::Array(items) => items.iter().try_for_each(storable),
-        Value::Object(map) => map
-            .iter()
-            .try_for_each(|(k, v)| if k.contains('\0') { Err("keys may not contain NUL".into()) } else { storable(v) }),
+        Value::Object(map) => {
+            map.iter().try_for_each(
+                |(k, v)| if k.contains('\0') { Err("keys may not contain NUL".into()) } else { storable(v) },
+            )
+        }
         _ => Ok(()),
     }
 }
@@ -395,7 +400,10 @@ fn is_unique_violation(error: &sqlx::Error) -> Option<String> {
 }
 
 impl EventStore for PgEventStore {
-    async fn append_batch(&self, requests: Vec<AppendRequest>) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
+    async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
         match self.append_in_one_transaction(&requests).await {
             Ok(results) => Ok(results),
             Err(error) if requests.len() > 1 => {
@@ -501,7 +509,12 @@ impl EventStore for PgEventStore {
         Ok(v.unwrap_or(0))
     }
 
-    async fn read_all(&self, after: LogPosition, limit: i64, event_types: Option<&[String]>) -> Result<ReadBatch, StoreError> {
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: i64,
+        event_types: Option<&[String]>,
+    ) -> Result<ReadBatch, StoreError> {
         match event_types {
             None => self.read_all_unfiltered(after, limit).await,
             Some(types) => self.read_all_filtered(after, limit, types).await,
@@ -510,40 +523,46 @@ impl EventStore for PgEventStore {
 
     fn subscribe(&self, after: LogPosition) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         let store = self.clone();
-        futures::stream::unfold((store, after, std::collections::VecDeque::new()), |(store, mut at, mut buf)| async move {
-            loop {
-                if let Some(event) = buf.pop_front() {
-                    return Some((Ok(event), (store, at, buf)));
-                }
-                let seen = store.wake.current();
-                match store.read_all(at, 500, None).await {
-                    Ok(batch) => {
-                        at = batch.checkpoint;
-                        if batch.events.is_empty() {
-                            store.wake.wait_after(seen, Duration::from_millis(500)).await;
-                        }
-                        buf.extend(batch.events);
+        futures::stream::unfold(
+            (store, after, std::collections::VecDeque::new()),
+            |(store, mut at, mut buf)| async move {
+                loop {
+                    if let Some(event) = buf.pop_front() {
+                        return Some((Ok(event), (store, at, buf)));
                     }
-                    Err(e) => return Some((Err(e), (store, at, buf))),
+                    let seen = store.wake.current();
+                    match store.read_all(at, 500, None).await {
+                        Ok(batch) => {
+                            at = batch.checkpoint;
+                            if batch.events.is_empty() {
+                                store.wake.wait_after(seen, Duration::from_millis(500)).await;
+                            }
+                            buf.extend(batch.events);
+                        }
+                        Err(e) => return Some((Err(e), (store, at, buf))),
+                    }
                 }
-            }
-        })
+            },
+        )
         .boxed()
     }
 
     async fn lookup_idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row = sqlx::query("select command_name, request_hash, response from idempotency_keys where scope = $1 and key = $2")
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "select command_name, request_hash, response from idempotency_keys where scope = $1 and key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let response: Value = row.try_get("response")?;
         let ids: Vec<Uuid> = serde_json::from_value(response["event_ids"].clone()).unwrap_or_default();
-        let rows = sqlx::query(&format!("select {EVENT_COLUMNS} from events where event_id = any($1) order by position"))
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(&format!("select {EVENT_COLUMNS} from events where event_id = any($1) order by position"))
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(Some(IdempotencyRecord {
             command_name: row.try_get("command_name")?,
             request_hash: row.try_get("request_hash")?,
@@ -624,9 +643,9 @@ fn check_stream(events: &[RecordedEvent], head: Option<(i64, Option<Vec<u8>>)>) 
 
 fn classify(error: sqlx::Error, request: &AppendRequest) -> AppendError {
     match is_unique_violation(&error).as_deref() {
-        Some("idempotency_keys_pkey") => AppendError::DuplicateKey {
-            key: request.idempotency.as_ref().map(|k| k.key.clone()).unwrap_or_default(),
-        },
+        Some("idempotency_keys_pkey") => {
+            AppendError::DuplicateKey { key: request.idempotency.as_ref().map(|k| k.key.clone()).unwrap_or_default() }
+        }
         Some("events_stream_version_key") | Some("streams_pkey") => {
             let w = &request.writes[0];
             AppendError::Conflict { stream_id: w.stream_id.clone(), expected: w.expected, actual: -1 }
@@ -672,7 +691,12 @@ impl PgEventStore {
     /// type gives at most `limit` entries in log order, and the first `limit` of their union are
     /// the page. The cost is bounded by (types × limit), whatever the backlog and whatever other
     /// contexts write.
-    async fn read_all_filtered(&self, after: LogPosition, limit: i64, types: &[String]) -> Result<ReadBatch, StoreError> {
+    async fn read_all_filtered(
+        &self,
+        after: LogPosition,
+        limit: i64,
+        types: &[String],
+    ) -> Result<ReadBatch, StoreError> {
         let rows = sqlx::query(&format!(
             "with h as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as xmin),
              s as materialized (

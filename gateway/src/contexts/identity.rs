@@ -63,7 +63,13 @@ async fn hash_off_thread(password: String) -> Result<String, ApiError> {
 }
 
 /// Registers an account, reserving its e-mail in the same transaction.
-pub async fn register(state: &AppState, email: &str, password: &str, name: &str, ctx: CommandContext) -> Result<(Uuid, commands::CommandResult), ApiError> {
+pub async fn register(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: &str,
+    ctx: CommandContext,
+) -> Result<(Uuid, commands::CommandResult), ApiError> {
     let email = Email::parse(email).map_err(ApiError::Invalid)?;
     if password.chars().count() < 10 {
         return Err(ApiError::Invalid("password: at least 10 characters".into()));
@@ -110,10 +116,12 @@ async fn log_in(state: AppState, caller: Caller, body: LogIn, ctx: CommandContex
     let refused = || ApiError::Unauthenticated("unknown e-mail or wrong password".into());
     let email = Email::parse(&body.email).map_err(|_| refused())?;
     let account_id = account_of(&state, &email).await?.ok_or_else(refused)?;
-    let (acc, _) = state.bus.load::<Account>(&account::stream_id(account_id)).await.map_err(|e| map_exec(e, account_kind))?;
+    let (acc, _) =
+        state.bus.load::<Account>(&account::stream_id(account_id)).await.map_err(|e| map_exec(e, account_kind))?;
     let hash = acc.password_hash().ok_or_else(refused)?.to_owned();
     let password = body.password.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.map_err(ApiError::internal)?;
+    let ok =
+        tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.map_err(ApiError::internal)?;
     if !ok {
         return Err(refused());
     }
@@ -134,18 +142,32 @@ async fn log_in(state: AppState, caller: Caller, body: LogIn, ctx: CommandContex
             device_info: body.device_info.or(caller.user_agent.clone()),
         },
     };
-    let result = state.bus.execute::<Session>(session::stream_id(&hash_token(&token)), open, ctx.clone()).await.map_err(|e| map_exec(e, session_kind))?;
+    let result = state
+        .bus
+        .execute::<Session>(session::stream_id(&hash_token(&token)), open, ctx.clone())
+        .await
+        .map_err(|e| map_exec(e, session_kind))?;
     let mut login_ctx = ctx;
     login_ctx.idempotency = None;
     state
         .bus
-        .execute::<Account>(account::stream_id(account_id), AccountCommand { at: login_ctx.at, action: AccountAction::RecordLogin { session_id } }, login_ctx)
+        .execute::<Account>(
+            account::stream_id(account_id),
+            AccountCommand { at: login_ctx.at, action: AccountAction::RecordLogin { session_id } },
+            login_ctx,
+        )
         .await
         .map_err(|e| map_exec(e, account_kind))?;
-    Ok(CommandReply::created(result).with(json!({ "token": token, "sessionId": session_id, "accountId": account_id, "expiresAt": expires_at })))
+    Ok(CommandReply::created(result)
+        .with(json!({ "token": token, "sessionId": session_id, "accountId": account_id, "expiresAt": expires_at })))
 }
 
-async fn log_out(state: AppState, caller: Caller, _body: LogOut, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn log_out(
+    state: AppState,
+    caller: Caller,
+    _body: LogOut,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let account = caller.require()?;
     let stream = caller.session_stream.clone().expect("signed-in callers have a session");
     let ctx = CommandContext { actor_id: Some(account.to_string()), actor_role: Some("account".into()), ..ctx };
@@ -161,10 +183,15 @@ pub async fn create_admin(state: &AppState, email: &str, password: &str, name: &
     let (account_id, _) = register(state, email, password, name, ctx.clone()).await?;
     state
         .bus
-        .execute::<Account>(account::stream_id(account_id), AccountCommand { at: ctx.at, action: AccountAction::GrantAdmin { by: None } }, ctx.clone())
+        .execute::<Account>(
+            account::stream_id(account_id),
+            AccountCommand { at: ctx.at, action: AccountAction::GrantAdmin { by: None } },
+            ctx.clone(),
+        )
         .await
         .map_err(|e| map_exec(e, account_kind))?;
-    crate::contexts::marketplace::appoint(state, account_id, email, name, domain::marketplace::Role::Admin, ctx).await?;
+    crate::contexts::marketplace::appoint(state, account_id, email, name, domain::marketplace::Role::Admin, ctx)
+        .await?;
     Ok(account_id)
 }
 
@@ -172,10 +199,16 @@ pub fn module() -> ContextModule {
     ContextModule {
         name: "identity",
         commands: vec![
-            command::<RegisterAccount, _, _>("identity", "register-account", "anyone", Auth::Anonymous, |state, _caller, body, ctx| async move {
-                let (account_id, result) = register(&state, &body.email, &body.password, &body.name, ctx).await?;
-                Ok(CommandReply::created(result).with(json!({ "accountId": account_id })))
-            }),
+            command::<RegisterAccount, _, _>(
+                "identity",
+                "register-account",
+                "anyone",
+                Auth::Anonymous,
+                |state, _caller, body, ctx| async move {
+                    let (account_id, result) = register(&state, &body.email, &body.password, &body.name, ctx).await?;
+                    Ok(CommandReply::created(result).with(json!({ "accountId": account_id })))
+                },
+            ),
             command::<LogIn, _, _>("identity", "log-in", "anyone with an account", Auth::Anonymous, log_in),
             command::<LogOut, _, _>("identity", "log-out", "the session's owner", Auth::SignedIn, log_out),
         ],

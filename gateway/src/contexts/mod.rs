@@ -37,7 +37,9 @@ pub fn map_exec<E: std::fmt::Display>(error: ExecuteError<E>, kind: impl FnOnce(
         }
         ExecuteError::IdempotencyMismatch => ApiError::IdempotencyKeyReused,
         ExecuteError::VersionMismatch { expected, actual } => ApiError::VersionMismatch { expected, actual },
-        ExecuteError::WrongStreamType { stream_id, expected, .. } => ApiError::NotFound(format!("{stream_id} is not a {expected}")),
+        ExecuteError::WrongStreamType { stream_id, expected, .. } => {
+            ApiError::NotFound(format!("{stream_id} is not a {expected}"))
+        }
         ExecuteError::Corrupt { stream_id, message } => ApiError::Internal(format!("{stream_id}: {message}")),
         ExecuteError::Invalid(m) => ApiError::Invalid(m),
         ExecuteError::Store(e) => ApiError::Internal(e.to_string()),

@@ -13,15 +13,41 @@ pub struct AuditLogProjector;
 /// Every event type the audit log records.
 pub const AUDITED: &[&str] = &[
     // identity
-    "account-registered", "password-set", "logged-in", "admin-granted", "account-suspended", "account-reactivated",
-    "session-opened", "session-closed",
+    "account-registered",
+    "password-set",
+    "logged-in",
+    "admin-granted",
+    "account-suspended",
+    "account-reactivated",
+    "session-opened",
+    "session-closed",
     // marketplace users
-    "user-joined", "role-changed", "client-profile-updated", "freelancer-profile-updated", "user-suspended", "user-reinstated",
+    "user-joined",
+    "role-changed",
+    "client-profile-updated",
+    "freelancer-profile-updated",
+    "user-suspended",
+    "user-reinstated",
     // projects, milestones, disputes, payments
-    "project-created", "milestone-added", "project-funded", "milestone-funded", "freelancer-matched", "project-started",
-    "milestone-started", "milestone-submitted", "milestone-approved", "milestone-rejected", "milestone-payment-released",
-    "dispute-opened", "moderator-assigned", "dispute-resolved", "intake-form-updated", "project-submitted-for-funding",
-    "matching-started", "project-completed", "project-cancelled",
+    "project-created",
+    "milestone-added",
+    "project-funded",
+    "milestone-funded",
+    "freelancer-matched",
+    "project-started",
+    "milestone-started",
+    "milestone-submitted",
+    "milestone-approved",
+    "milestone-rejected",
+    "milestone-payment-released",
+    "dispute-opened",
+    "moderator-assigned",
+    "dispute-resolved",
+    "intake-form-updated",
+    "project-submitted-for-funding",
+    "matching-started",
+    "project-completed",
+    "project-cancelled",
 ];
 
 /// The seed's action types: auth, payment, dispute, admin, system.
@@ -31,7 +57,12 @@ pub fn action_type(event_type: &str, actor_role: &str) -> &'static str {
         "project-funded" | "milestone-funded" | "milestone-payment-released" | "project-cancelled" => "payment",
         t if t.starts_with("payment-") => "payment",
         "dispute-opened" | "moderator-assigned" | "dispute-resolved" => "dispute",
-        "role-changed" | "admin-granted" | "user-suspended" | "user-reinstated" | "account-suspended" | "account-reactivated" => "admin",
+        "role-changed"
+        | "admin-granted"
+        | "user-suspended"
+        | "user-reinstated"
+        | "account-suspended"
+        | "account-reactivated" => "admin",
         _ if actor_role == "system" => "system",
         _ => "system",
     }
@@ -51,7 +82,12 @@ fn target(e: &RecordedEvent) -> (String, String) {
 /// The payload without credentials or token hashes.
 fn details(payload: &Value) -> Value {
     match payload {
-        Value::Object(map) => Value::Object(map.iter().filter(|(k, _)| !k.contains("hash") && !k.contains("password")).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !k.contains("hash") && !k.contains("password"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -66,7 +102,12 @@ impl Projector for AuditLogProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.audit_logs"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let rows: Vec<Value> = events
                 .iter()

@@ -23,11 +23,20 @@ impl Projector for AutoRelease {
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, _tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        _tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for e in events {
-                let event: ProjectEvent = decode_event(&e.event_type, &e.payload)
-                    .map_err(|err| ProjectionError::Event { position: e.position, event_type: e.event_type.clone(), message: err.to_string() })?;
+                let event: ProjectEvent =
+                    decode_event(&e.event_type, &e.payload).map_err(|err| ProjectionError::Event {
+                        position: e.position,
+                        event_type: e.event_type.clone(),
+                        message: err.to_string(),
+                    })?;
                 if let ProjectEvent::MilestoneApproved { project_id, milestone_id, auto_release_at, .. } = event {
                     schedule(
                         conn,

@@ -55,13 +55,23 @@ impl Projector for UsersProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.users"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let t = tables.get("marketplace.users");
             for e in events {
                 let p = &e.payload;
                 let at = p.get("at").cloned().unwrap_or(Value::Null);
-                let id = p.get("user_id").or_else(|| p.get("account_id")).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let id = p
+                    .get("user_id")
+                    .or_else(|| p.get("account_id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 match e.event_type.as_str() {
                     "user-joined" => {
                         sqlx::query(&format!(
@@ -111,11 +121,13 @@ impl Projector for UsersProjector {
                             .await?;
                     }
                     "logged-in" => {
-                        sqlx::query(&format!("update {t} set last_login_at = ($2::jsonb #>> '{{}}')::timestamptz where id = $1::uuid"))
-                            .bind(&id)
-                            .bind(&at)
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::query(&format!(
+                            "update {t} set last_login_at = ($2::jsonb #>> '{{}}')::timestamptz where id = $1::uuid"
+                        ))
+                        .bind(&id)
+                        .bind(&at)
+                        .execute(&mut *conn)
+                        .await?;
                     }
                     _ => {}
                 }

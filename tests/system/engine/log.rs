@@ -10,12 +10,23 @@ use system_tests::TestDb;
 use uuid::Uuid;
 
 fn new_event(n: i64) -> NewEvent {
-    NewEvent { event_id: Uuid::now_v7(), event_type: "noted".into(), schema_version: 1, payload: json!({ "n": n }), metadata: json!({}) }
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "noted".into(),
+        schema_version: 1,
+        payload: json!({ "n": n }),
+        metadata: json!({}),
+    }
 }
 
 fn request(stream: &str, expected: ExpectedVersion, n: i64) -> AppendRequest {
     AppendRequest {
-        writes: vec![StreamWrite { stream_id: stream.into(), stream_type: "test.note".into(), expected, events: vec![new_event(n)] }],
+        writes: vec![StreamWrite {
+            stream_id: stream.into(),
+            stream_type: "test.note".into(),
+            expected,
+            events: vec![new_event(n)],
+        }],
         idempotency: None,
     }
 }
@@ -53,7 +64,8 @@ async fn a_reader_never_skips_an_append_that_commits_late() {
 
     // Hold one append's transaction open...
     let mut held = db.pool.begin().await.unwrap();
-    let held_result = PgEventStore::append_within(&mut held, &[request("note-held", ExpectedVersion::NoStream, 1)]).await.unwrap();
+    let held_result =
+        PgEventStore::append_within(&mut held, &[request("note-held", ExpectedVersion::NoStream, 1)]).await.unwrap();
     let held_id = held_result[0].as_ref().unwrap().events[0].event_id;
     // ...while later appends commit.
     let mut later = Vec::new();
@@ -149,11 +161,7 @@ async fn updates_and_deletes_of_events_are_refused() {
     let db = TestDb::new().await;
     let store = db.store().await;
     store.append(request("note-1", ExpectedVersion::NoStream, 1)).await.unwrap();
-    for sql in [
-        "update events set payload = '{\"n\": 2}'",
-        "delete from events",
-        "truncate events",
-    ] {
+    for sql in ["update events set payload = '{\"n\": 2}'", "delete from events", "truncate events"] {
         let err = sqlx::query(sql).execute(&db.pool).await.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
@@ -215,7 +223,8 @@ async fn a_filtered_reader_finds_a_rare_event_behind_a_long_log_once() {
     let db = TestDb::new().await;
     let store = db.store().await;
     for chunk in 0..10 {
-        let requests: Vec<AppendRequest> = (0..1000).map(|i| request(&format!("note-{chunk}-{i}"), ExpectedVersion::NoStream, i)).collect();
+        let requests: Vec<AppendRequest> =
+            (0..1000).map(|i| request(&format!("note-{chunk}-{i}"), ExpectedVersion::NoStream, i)).collect();
         for r in store.append_batch(requests).await.unwrap() {
             r.unwrap();
         }
@@ -225,7 +234,13 @@ async fn a_filtered_reader_finds_a_rare_event_behind_a_long_log_once() {
             stream_id: "rare-1".into(),
             stream_type: "test.rare".into(),
             expected: ExpectedVersion::NoStream,
-            events: vec![NewEvent { event_id: Uuid::now_v7(), event_type: "rare".into(), schema_version: 1, payload: json!({}), metadata: json!({}) }],
+            events: vec![NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: "rare".into(),
+                schema_version: 1,
+                payload: json!({}),
+                metadata: json!({}),
+            }],
         }],
         idempotency: None,
     };

@@ -37,7 +37,12 @@ async fn commands_are_decided_and_refusals_write_nothing() {
 
 fn keyed(name: &str, key: &str, body: &str) -> commands::CommandContext {
     let mut c = ctx(name);
-    c.idempotency = Some(IdempotencyKey { scope: "tester".into(), key: key.into(), command_name: name.into(), request_hash: body.into() });
+    c.idempotency = Some(IdempotencyKey {
+        scope: "tester".into(),
+        key: key.into(),
+        command_name: name.into(),
+        request_hash: body.into(),
+    });
     c
 }
 
@@ -61,7 +66,9 @@ async fn an_idempotency_key_returns_the_first_result_and_refuses_another_command
     for _ in 0..20 {
         let bus = bus.clone();
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { bus.execute::<Account>(&s, C::Deposit { amount: 5 }, keyed("deposit", "k2", "h-5")).await }));
+        tasks.push(tokio::spawn(async move {
+            bus.execute::<Account>(&s, C::Deposit { amount: 5 }, keyed("deposit", "k2", "h-5")).await
+        }));
     }
     let mut versions = Vec::new();
     for t in tasks {
@@ -95,7 +102,10 @@ async fn concurrent_commands_to_one_stream_queue_in_one_writer() {
         t.await.unwrap();
     }
     let expected: i64 = (0..32).flat_map(|t| (0..10).map(move |i| t * 10 + i + 1)).sum();
-    assert_eq!(bus.load::<Account>(&s).await.unwrap(), (Account { open: true, owner: "ann".into(), balance: expected }, 321));
+    assert_eq!(
+        bus.load::<Account>(&s).await.unwrap(),
+        (Account { open: true, owner: "ann".into(), balance: expected }, 321)
+    );
     assert_eq!(store.verify_stream(&s).await.unwrap().first_broken, None);
     db.drop_db().await;
 }
@@ -117,7 +127,10 @@ async fn a_version_conflict_reruns_load_and_decide_a_bounded_number_of_times() {
 
     // b believes the balance is 10 (v2): its withdrawal must be re-decided on the real state.
     let stale = b.execute::<Account>(&s, C::Withdraw { amount: 10 }, ctx("withdraw")).await;
-    assert!(matches!(stale, Err(ExecuteError::Rejected(AccountError::Insufficient { balance: 0, amount: 10 }))), "{stale:?}");
+    assert!(
+        matches!(stale, Err(ExecuteError::Rejected(AccountError::Insufficient { balance: 0, amount: 10 }))),
+        "{stale:?}"
+    );
     let ok = b.execute::<Account>(&s, C::Deposit { amount: 7 }, ctx("deposit")).await.unwrap();
     assert_eq!(ok.version, 5);
 
@@ -134,7 +147,13 @@ async fn old_event_shapes_are_upcast_on_read() {
     let store = db.store().await;
     let bus = bus(&store, BusConfig::default()).await;
     let s = account::stream("old");
-    let old = |ty: &str, payload| NewEvent { event_id: Uuid::now_v7(), event_type: ty.into(), schema_version: 1, payload, metadata: json!({}) };
+    let old = |ty: &str, payload| NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: ty.into(),
+        schema_version: 1,
+        payload,
+        metadata: json!({}),
+    };
     store
         .append(AppendRequest {
             writes: vec![StreamWrite {
@@ -169,7 +188,11 @@ async fn snapshots_are_taken_and_rebuilt_when_the_state_shape_changes() {
     }
     let mut snap = (0i64, serde_json::Value::Null);
     for _ in 0..100 {
-        snap = sqlx::query_as("select version, state from snapshots where stream_id = $1").bind(&s).fetch_one(&db.pool).await.unwrap_or(snap);
+        snap = sqlx::query_as("select version, state from snapshots where stream_id = $1")
+            .bind(&s)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap_or(snap);
         if snap.0 == 20 {
             break;
         }
@@ -180,16 +203,27 @@ async fn snapshots_are_taken_and_rebuilt_when_the_state_shape_changes() {
     assert_eq!(state["balance"], 38);
 
     // A snapshot whose shape no longer fits is ignored: the state is folded from the events.
-    sqlx::query("update snapshots set state = '{\"shape\": \"old\"}' where stream_id = $1").bind(&s).execute(&db.pool).await.unwrap();
+    sqlx::query("update snapshots set state = '{\"shape\": \"old\"}' where stream_id = $1")
+        .bind(&s)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let fresh = bus(&store, BusConfig::default()).await;
-    assert_eq!(fresh.load::<Account>(&s).await.unwrap(), (Account { open: true, owner: "ann".into(), balance: 48 }, 25));
+    assert_eq!(
+        fresh.load::<Account>(&s).await.unwrap(),
+        (Account { open: true, owner: "ann".into(), balance: 48 }, 25)
+    );
     for _ in 0..5 {
         fresh.execute::<Account>(&s, C::Deposit { amount: 1 }, ctx("deposit")).await.unwrap();
     }
     // Snapshots are saved just after the answer (they are only a cache): give it a moment.
     let mut snap = (0i64, serde_json::Value::Null);
     for _ in 0..100 {
-        snap = sqlx::query_as("select version, state from snapshots where stream_id = $1").bind(&s).fetch_one(&db.pool).await.unwrap();
+        snap = sqlx::query_as("select version, state from snapshots where stream_id = $1")
+            .bind(&s)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
         if snap.0 == 30 {
             break;
         }
@@ -197,7 +231,11 @@ async fn snapshots_are_taken_and_rebuilt_when_the_state_shape_changes() {
     }
     assert_eq!((snap.0, snap.1["balance"].as_i64()), (30, Some(53)), "rebuilt at the next multiple");
     // A snapshot of another state version is not even read.
-    sqlx::query("update snapshots set state_version = 999, state = '{}' where stream_id = $1").bind(&s).execute(&db.pool).await.unwrap();
+    sqlx::query("update snapshots set state_version = 999, state = '{}' where stream_id = $1")
+        .bind(&s)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(bus(&store, BusConfig::default()).await.load::<Account>(&s).await.unwrap().0.balance, 53);
     db.drop_db().await;
 }
@@ -213,7 +251,13 @@ async fn a_command_on_a_stream_of_another_type_is_refused() {
                 stream_id: "note-x".into(),
                 stream_type: "test.note".into(),
                 expected: ExpectedVersion::NoStream,
-                events: vec![NewEvent { event_id: Uuid::now_v7(), event_type: "noted".into(), schema_version: 1, payload: json!({}), metadata: json!({}) }],
+                events: vec![NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: "noted".into(),
+                    schema_version: 1,
+                    payload: json!({}),
+                    metadata: json!({}),
+                }],
             }],
             idempotency: None,
         })

@@ -11,7 +11,12 @@ use system_tests::account::{self, ctx, Account, AccountCommand as C, AccountProj
 use system_tests::TestDb;
 
 fn runtime(store: &PgEventStore, projector: AccountProjector, batch: i64) -> ProjectorRuntime {
-    let config = RuntimeConfig { batch_size: batch, poll_interval: Duration::from_millis(100), backoff_base: Duration::from_millis(5), max_attempts: 3 };
+    let config = RuntimeConfig {
+        batch_size: batch,
+        poll_interval: Duration::from_millis(100),
+        backoff_base: Duration::from_millis(5),
+        max_attempts: 3,
+    };
     ProjectorRuntime::new(store.clone(), vec![Arc::new(projector) as Arc<dyn Projector>], config)
 }
 
@@ -84,7 +89,8 @@ async fn a_failing_event_stalls_the_projector_visibly_until_resumed() {
     let store = db.store().await;
     let bus = bus(&store).await;
     write_accounts(&bus, "before", 3, 1).await;
-    let poisoned = bus.execute::<Account>(account::stream("bad"), C::Open { owner: "poison".into() }, ctx("open")).await.unwrap();
+    let poisoned =
+        bus.execute::<Account>(account::stream("bad"), C::Open { owner: "poison".into() }, ctx("open")).await.unwrap();
     write_accounts(&bus, "after", 2, 1).await;
     let projector = AccountProjector::default();
     let poison = projector.poison.clone();
@@ -127,7 +133,8 @@ async fn a_rebuild_replays_into_fresh_tables_and_swaps_them_in() {
     };
     let progress = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = progress.clone();
-    let rebuilt = rt.rebuild("test-accounts", &move |done, total| seen.lock().unwrap().push((done, total))).await.unwrap();
+    let rebuilt =
+        rt.rebuild("test-accounts", &move |done, total| seen.lock().unwrap().push((done, total))).await.unwrap();
     let during = writer.await.unwrap();
     assert!(rebuilt >= first as u64);
     assert!(progress.lock().unwrap().len() >= 2, "progress is reported");
@@ -138,7 +145,10 @@ async fn a_rebuild_replays_into_fresh_tables_and_swaps_them_in() {
     let (rows, distinct, balance) = applied_counts(&db).await;
     assert_eq!((rows, distinct), (total, total), "each event applied exactly once across the swap");
     assert_eq!(balance, 30 * 9 + 10 * 4 + 5, "the damaged table was replaced by the replay");
-    let leftovers: i64 = sqlx::query_scalar("select count(*) from pg_tables where tablename like 'test_%\\_\\_%'").fetch_one(&db.pool).await.unwrap();
+    let leftovers: i64 = sqlx::query_scalar("select count(*) from pg_tables where tablename like 'test_%\\_\\_%'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(leftovers, 0, "no shadow or old tables remain");
     db.drop_db().await;
 }
@@ -226,9 +236,14 @@ async fn a_query_can_wait_for_its_own_write() {
     for i in 0..20 {
         let s = account::stream(&format!("w{i}"));
         let r = bus.execute::<Account>(&s, C::Open { owner: "w".into() }, ctx("open")).await.unwrap();
-        let reached = rt.wait_for_position(&["public.test_accounts"], r.position.unwrap(), Duration::from_secs(5)).await.unwrap();
+        let reached =
+            rt.wait_for_position(&["public.test_accounts"], r.position.unwrap(), Duration::from_secs(5)).await.unwrap();
         assert!(reached);
-        let found: i64 = sqlx::query_scalar("select count(*) from test_accounts where id = $1").bind(&s).fetch_one(&db.pool).await.unwrap();
+        let found: i64 = sqlx::query_scalar("select count(*) from test_accounts where id = $1")
+            .bind(&s)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
         assert_eq!(found, 1, "the row is visible once the wait returns");
     }
     db.drop_db().await;

@@ -35,16 +35,26 @@ async fn stream_contents(url: &str, want: usize) -> Vec<(Uuid, String)> {
     let js = jetstream::new(client);
     let stream = js.get_stream("EVENTS").await.unwrap();
     let consumer = stream
-        .create_consumer(pull::Config { deliver_policy: DeliverPolicy::All, ack_policy: AckPolicy::None, ..Default::default() })
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut out = Vec::new();
     for _ in 0..50 {
-        let mut batch = consumer.fetch().max_messages(500).expires(Duration::from_millis(300)).messages().await.unwrap();
+        let mut batch =
+            consumer.fetch().max_messages(500).expires(Duration::from_millis(300)).messages().await.unwrap();
         while let Some(m) = batch.next().await {
             let m = m.unwrap();
             let e: commands::RecordedEvent = serde_json::from_slice(&m.payload).unwrap();
-            let id = m.headers.as_ref().and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID)).map(|v| v.to_string()).unwrap_or_else(|| panic!("headers: {:?}", m.headers));
+            let id = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| panic!("headers: {:?}", m.headers));
             assert_eq!(id, e.event_id.to_string(), "Nats-Msg-Id is the event id");
             out.push((e.event_id, m.subject.to_string()));
         }

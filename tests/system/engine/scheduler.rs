@@ -15,7 +15,11 @@ async fn a_process_manager_schedules_a_command_that_runs_once_when_due() {
     let start = chrono::Utc::now();
     let clock = ManualClock::new(start);
     let shared: SharedClock = clock.clone();
-    let pm = ProjectorRuntime::new(store.clone(), vec![Arc::new(WelcomeBonus) as Arc<dyn Projector>], RuntimeConfig::default());
+    let pm = ProjectorRuntime::new(
+        store.clone(),
+        vec![Arc::new(WelcomeBonus) as Arc<dyn Projector>],
+        RuntimeConfig::default(),
+    );
     let dispatcher = Arc::new(AccountDispatcher { bus: bus.clone(), clock: shared.clone() });
     let scheduler = Scheduler::new(db.pool.clone(), dispatcher, shared.clone());
 
@@ -43,9 +47,13 @@ async fn a_process_manager_schedules_a_command_that_runs_once_when_due() {
     assert_eq!(scheduler.run_due().await.unwrap(), 0, "dispatched once");
 
     // Handling the same event again (a replayed process manager) schedules nothing new.
-    sqlx::query("update consumer_checkpoints set txid = '0', position = 0 where name = 'test-welcome-bonus'").execute(&db.pool).await.unwrap();
+    sqlx::query("update consumer_checkpoints set txid = '0', position = 0 where name = 'test-welcome-bonus'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     pm.catch_up("test-welcome-bonus").await.unwrap();
-    let (rows, status): (i64, String) = sqlx::query_as("select count(*), max(status) from scheduled_commands").fetch_one(&db.pool).await.unwrap();
+    let (rows, status): (i64, String) =
+        sqlx::query_as("select count(*), max(status) from scheduled_commands").fetch_one(&db.pool).await.unwrap();
     assert_eq!((rows, status.as_str()), (1, "done"));
     clock.advance(chrono::Duration::days(30));
     assert_eq!(scheduler.run_due().await.unwrap(), 0);
@@ -56,12 +64,17 @@ async fn a_process_manager_schedules_a_command_that_runs_once_when_due() {
 struct Flaky(std::sync::atomic::AtomicU32);
 
 impl Dispatcher for Flaky {
-    fn dispatch<'a>(&'a self, command: &'a ScheduledCommand) -> futures::future::BoxFuture<'a, Result<DispatchOutcome, String>> {
+    fn dispatch<'a>(
+        &'a self,
+        command: &'a ScheduledCommand,
+    ) -> futures::future::BoxFuture<'a, Result<DispatchOutcome, String>> {
         Box::pin(async move {
             match command.command.as_str() {
                 "refuse" => Ok(DispatchOutcome::Refused("already done".into())),
                 // "work" fails the first time it is tried, whatever the order of dispatch.
-                _ if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => Err("provider unreachable".into()),
+                _ if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+                    Err("provider unreachable".into())
+                }
                 _ => Ok(DispatchOutcome::Done(serde_json::json!({ "ok": true }))),
             }
         })
@@ -90,13 +103,19 @@ async fn scheduled_commands_retry_transient_failures_and_record_refusals() {
     drop(conn);
     assert_eq!(scheduler.run_due().await.unwrap(), 2);
     let rows: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("select command, status, last_error from scheduled_commands order by command").fetch_all(&db.pool).await.unwrap();
+        sqlx::query_as("select command, status, last_error from scheduled_commands order by command")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(rows[0], ("refuse".into(), "refused".into(), Some("already done".into())));
     assert_eq!(rows[1], ("work".into(), "pending".into(), Some("provider unreachable".into())));
     assert_eq!(scheduler.run_due().await.unwrap(), 0, "backing off");
     clock.advance(chrono::Duration::seconds(10));
     assert_eq!(scheduler.run_due().await.unwrap(), 1);
-    let status: String = sqlx::query_scalar("select status from scheduled_commands where command = 'work'").fetch_one(&db.pool).await.unwrap();
+    let status: String = sqlx::query_scalar("select status from scheduled_commands where command = 'work'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "done");
     db.drop_db().await;
 }
@@ -111,7 +130,9 @@ async fn concurrent_scheduler_passes_dispatch_a_command_once() {
     let clock = ManualClock::new(chrono::Utc::now());
     let shared: SharedClock = clock.clone();
     let s = account::stream("twice");
-    bus.execute::<Account>(&s, C::Open { owner: "ann".into() }, commands::CommandContext::new("open", clock.now())).await.unwrap();
+    bus.execute::<Account>(&s, C::Open { owner: "ann".into() }, commands::CommandContext::new("open", clock.now()))
+        .await
+        .unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
     for _ in 0..1 {
         commands::scheduler::schedule(
@@ -129,7 +150,13 @@ async fn concurrent_scheduler_passes_dispatch_a_command_once() {
         .unwrap();
     }
     drop(conn);
-    let make = || Scheduler::new(db.pool.clone(), Arc::new(AccountDispatcher { bus: bus.clone(), clock: shared.clone() }), shared.clone());
+    let make = || {
+        Scheduler::new(
+            db.pool.clone(),
+            Arc::new(AccountDispatcher { bus: bus.clone(), clock: shared.clone() }),
+            shared.clone(),
+        )
+    };
     let (a, b) = (make(), make());
     let (x, y) = tokio::join!(a.run_due(), b.run_due());
     assert_eq!(x.unwrap() + y.unwrap(), 1, "claimed once");

@@ -33,7 +33,10 @@ async fn the_whole_escrow_lifecycle_with_the_scheduled_auto_release() {
     app.clock.advance(chrono::Duration::hours(1));
     assert_eq!(scheduler.run_due().await.unwrap(), 1);
     let (status, result, error): (String, Option<serde_json::Value>, Option<String>) =
-        sqlx::query_as("select status, result, last_error from scheduled_commands").fetch_one(&app.db.pool).await.unwrap();
+        sqlx::query_as("select status, result, last_error from scheduled_commands")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(status, "done", "{error:?}");
     let result = result.unwrap();
     let released_at = result["position"].as_i64().unwrap();
@@ -45,14 +48,30 @@ async fn the_whole_escrow_lifecycle_with_the_scheduled_auto_release() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["type"].as_str().unwrap().to_owned(), i["amount"].as_i64().unwrap(), i["netAmount"].as_i64().unwrap()))
+        .map(|i| {
+            (i["type"].as_str().unwrap().to_owned(), i["amount"].as_i64().unwrap(), i["netAmount"].as_i64().unwrap())
+        })
         .collect();
     assert_eq!(kinds[0], ("pre_funding".into(), 60_000, 60_000), "payments come in time order");
     let mut kinds = kinds;
     kinds.sort();
-    assert_eq!(kinds, vec![("milestone_release".into(), 60_000, 54_000), ("platform_fee".into(), 6_000, 6_000), ("pre_funding".into(), 60_000, 60_000)]);
+    assert_eq!(
+        kinds,
+        vec![
+            ("milestone_release".into(), 60_000, 54_000),
+            ("platform_fee".into(), 6_000, 6_000),
+            ("pre_funding".into(), 60_000, 60_000)
+        ]
+    );
     let project = app.get(&format!("/v1/marketplace/projects/{p}?after={released_at}"), Some(&s.client)).await;
-    assert_eq!((project.body["escrowedAmount"].as_i64(), project.body["releasedAmount"].as_i64(), project.body["feesAmount"].as_i64()), (Some(0), Some(60_000), Some(6_000)));
+    assert_eq!(
+        (
+            project.body["escrowedAmount"].as_i64(),
+            project.body["releasedAmount"].as_i64(),
+            project.body["feesAmount"].as_i64()
+        ),
+        (Some(0), Some(60_000), Some(6_000))
+    );
     assert_eq!(project.body["status"], "in_progress");
 
     // Who did it: the scheduler, as the system actor, recorded in the audit trail.
@@ -61,7 +80,14 @@ async fn the_whole_escrow_lifecycle_with_the_scheduled_auto_release() {
     assert_eq!(last["type"], "milestone-payment-released");
     assert_eq!(last["metadata"]["actor_role"], "system");
     // Released by hand after the fact: refused, recorded, nothing doubled.
-    let again = app.command("marketplace", "release-milestone-payment", Some(&s.client), json!({ "projectId": p, "milestoneId": s.m1 })).await;
+    let again = app
+        .command(
+            "marketplace",
+            "release-milestone-payment",
+            Some(&s.client),
+            json!({ "projectId": p, "milestoneId": s.m1 }),
+        )
+        .await;
     assert_eq!(again.status, 409, "{:?}", again.body);
     app.cleanup().await;
 }
@@ -72,7 +98,8 @@ async fn admin_token(app: &TestApp) -> String {
 
 async fn wait_scheduled(app: &TestApp) {
     for _ in 0..200 {
-        let n: i64 = sqlx::query_scalar("select count(*) from scheduled_commands").fetch_one(&app.db.pool).await.unwrap();
+        let n: i64 =
+            sqlx::query_scalar("select count(*) from scheduled_commands").fetch_one(&app.db.pool).await.unwrap();
         if n > 0 {
             return;
         }
@@ -87,7 +114,14 @@ async fn funding_a_milestone_twice_is_refused_with_409_and_writes_nothing() {
     let s = scene(&app, "twice").await;
     ok(&app, "fund-milestone", &s.client, json!({ "projectId": s.project, "milestoneId": s.m1 })).await;
     let before = event_count(&app).await;
-    let r = app.command("marketplace", "fund-milestone", Some(&s.client), json!({ "projectId": s.project, "milestoneId": s.m1 })).await;
+    let r = app
+        .command(
+            "marketplace",
+            "fund-milestone",
+            Some(&s.client),
+            json!({ "projectId": s.project, "milestoneId": s.m1 }),
+        )
+        .await;
     assert_eq!(r.status, 409, "{:?}", r.body);
     assert_eq!(r.headers["content-type"], "application/problem+json");
     assert_eq!(r.body["type"], "/problems/conflict");
@@ -115,7 +149,12 @@ async fn two_moderators_resolving_one_dispute_at_once_one_wins_and_money_adds_up
     ok(&app, "assign-moderator", &admin, json!({ "projectId": p, "disputeId": dispute, "moderatorId": mod_id })).await;
 
     let a = app.command("marketplace", "resolve-dispute", Some(&moderator), json!({ "projectId": p, "disputeId": dispute, "decision": "partial", "resolutionAmount": 15_000, "notes": "half done" }));
-    let b = app.command("marketplace", "resolve-dispute", Some(&admin), json!({ "projectId": p, "disputeId": dispute, "decision": "client_favor", "notes": "refund" }));
+    let b = app.command(
+        "marketplace",
+        "resolve-dispute",
+        Some(&admin),
+        json!({ "projectId": p, "disputeId": dispute, "decision": "client_favor", "notes": "refund" }),
+    );
     let (a, b) = tokio::join!(a, b);
     let mut statuses = vec![a.status.as_u16(), b.status.as_u16()];
     statuses.sort();
@@ -132,10 +171,15 @@ async fn two_moderators_resolving_one_dispute_at_once_one_wins_and_money_adds_up
     assert_eq!(released + refunded, locked, "refund plus release is the locked amount");
     let project = app.get(&format!("/v1/marketplace/projects/{p}?after={position}"), Some(&admin)).await.body;
     let funded = project["fundedAmount"].as_i64().unwrap();
-    let ledger = project["escrowedAmount"].as_i64().unwrap() + project["releasedAmount"].as_i64().unwrap() + project["refundedAmount"].as_i64().unwrap();
+    let ledger = project["escrowedAmount"].as_i64().unwrap()
+        + project["releasedAmount"].as_i64().unwrap()
+        + project["refundedAmount"].as_i64().unwrap();
     assert_eq!(funded, ledger, "the ledger balances: {project}");
     assert!(project["escrowedAmount"].as_i64().unwrap() >= 0);
-    let resolved_events: i64 = sqlx::query_scalar("select count(*) from events where event_type = 'dispute-resolved'").fetch_one(&app.db.pool).await.unwrap();
+    let resolved_events: i64 = sqlx::query_scalar("select count(*) from events where event_type = 'dispute-resolved'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     assert_eq!(resolved_events, 1);
     app.cleanup().await;
 }
