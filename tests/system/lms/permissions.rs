@@ -10,9 +10,9 @@ struct Fixture {
     lesson: Uuid,
     resource: Uuid,
     session: Uuid,
-    /// Sessions cancelled by the owner and by the admin.
+    /// Sessions cancelled by the owner, and by the admin (the others try this one).
     cancel: [Uuid; 2],
-    /// Courses archived by the owner and by the admin.
+    /// Courses archived by the owner, and by the admin (the others try this one).
     archive: [Uuid; 2],
     notification: Uuid,
     student: Uuid,
@@ -22,7 +22,7 @@ struct Fixture {
 }
 
 const STUDENT: usize = 0;
-const ADMIN: usize = 3;
+const OWNER: usize = 1;
 const ROLES: [&str; 4] = ["student", "owner", "other instructor", "admin"];
 
 type Body = fn(&Fixture, usize, chrono::DateTime<chrono::Utc>) -> Value;
@@ -53,7 +53,7 @@ fn cases() -> Vec<(&'static str, [bool; 4], Body)> {
         (
             "archive-course",
             [false, true, false, true],
-            |f, r, _| json!({ "courseId": f.archive[usize::from(r == ADMIN)] }),
+            |f, r, _| json!({ "courseId": f.archive[usize::from(r != OWNER)] }),
         ),
         ("grant-admin", [false, false, false, true], |f, _, _| json!({ "userId": f.bystander })),
         (
@@ -87,7 +87,7 @@ fn cases() -> Vec<(&'static str, [bool; 4], Body)> {
         (
             "cancel-live-session",
             [false, true, false, true],
-            |f, r, _| json!({ "sessionId": f.cancel[usize::from(r == ADMIN)], "reason": "Sick" }),
+            |f, r, _| json!({ "sessionId": f.cancel[usize::from(r != OWNER)], "reason": "Sick" }),
         ),
         ("join-live-session", [true, true, true, true], |f, _, _| json!({ "sessionId": f.session })),
         (
