@@ -177,8 +177,10 @@ async fn command(
 
 /// Resolves what `caller` may see of a table.
 async fn scope_for(state: &AppState, context: &str, access: &Access, caller: &Caller) -> Result<Scope, ApiError> {
-    if matches!(access, Access::Public) {
-        return Ok(Scope::All);
+    match (access, caller.account) {
+        (Access::Public, _) => return Ok(Scope::All),
+        (Access::PublicWhere(sql), None) => return Ok(Scope::Where { sql: (*sql).to_owned(), caller: String::new() }),
+        _ => {}
     }
     let account = caller.require()?;
     let role = state.role_in(context, account).await?;
@@ -190,7 +192,9 @@ async fn scope_for(state: &AppState, context: &str, access: &Access, caller: &Ca
         Access::Own(columns) => {
             Scope::Columns { columns: columns.iter().map(|c| (*c).to_owned()).collect(), caller: account.to_string() }
         }
-        Access::OwnWhere(sql) => Scope::Where { sql: (*sql).to_owned(), caller: account.to_string() },
+        Access::OwnWhere(sql) | Access::PublicWhere(sql) => {
+            Scope::Where { sql: (*sql).to_owned(), caller: account.to_string() }
+        }
     })
 }
 

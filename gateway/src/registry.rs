@@ -102,6 +102,10 @@ pub enum Access {
     /// Staff see every row; others only rows matching this SQL condition, where `$caller` is
     /// the caller's account id (as text).
     OwnWhere(&'static str),
+    /// Anyone, signed in or not, sees the rows matching this SQL condition (`$caller` is the
+    /// caller's account id as text, empty when anonymous); staff see every row. A public
+    /// catalogue with each owner's unpublished rows.
+    PublicWhere(&'static str),
 }
 
 pub struct TableSpec {

@@ -52,10 +52,16 @@ impl TestApp {
     }
 
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like `spawn`, with the configuration changed first (e.g. the payment provider's URL).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;
         let clock = ManualClock::new(chrono::Utc::now());
         let shared: SharedClock = clock.clone();
-        let config = Self::config(&db);
+        let mut config = Self::config(&db);
+        tweak(&mut config);
         PgEventStore::migrate(&db.pool).await.expect("migrated");
         let built = AppState::build(config, shared, gateway::contexts::all()).await.expect("app builds");
         let (trigger, shutdown) = shutdown_pair();

@@ -5,5 +5,6 @@ pub mod account;
 pub mod app;
 pub mod db;
 pub mod nats;
+pub mod payments;
 
 pub use db::TestDb;

@@ -3,3 +3,4 @@
 mod bench;
 mod engine;
 mod escrow;
+mod lms;

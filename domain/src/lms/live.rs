@@ -647,7 +647,8 @@ pub struct FeatureResource {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordResourceDownload {
     pub resource_id: Uuid,
-    #[serde(default)]
+    /// Looked up by the handler, never read from the body (a body naming it is refused).
+    #[serde(skip_deserializing)]
     pub enrolled_in_course: bool,
 }
 
@@ -1937,5 +1938,17 @@ mod tests {
             assert_eq!(payload["notificationType"], "certificate");
             assert_eq!(payload["metadata"]["courseId"], "c0");
         }
+    }
+
+    #[test]
+    fn it_should_never_take_the_enrolment_of_a_download_from_the_body() {
+        let body = serde_json::json!({ "resourceId": Uuid::from_u128(1), "enrolledInCourse": true });
+        assert!(
+            serde_json::from_value::<RecordResourceDownload>(body).is_err(),
+            "the client cannot claim an enrolment"
+        );
+        let p: RecordResourceDownload =
+            serde_json::from_value(serde_json::json!({ "resourceId": Uuid::from_u128(1) })).unwrap();
+        assert!(!p.enrolled_in_course);
     }
 }

@@ -1,6 +1,7 @@
 //! The contexts the gateway serves. Each is a `ContextModule`: commands, tables, projectors.
 
 pub mod identity;
+pub mod lms;
 pub mod marketplace;
 
 use crate::error::ApiError;
@@ -8,7 +9,7 @@ use crate::registry::ContextModule;
 use commands::ExecuteError;
 
 pub fn all() -> Vec<ContextModule> {
-    vec![identity::module(), marketplace::module()]
+    vec![identity::module(), marketplace::module(), lms::module()]
 }
 
 /// How a domain rule error reads over HTTP.
