@@ -21,7 +21,16 @@ pub const AUDITED: &[&str] = &[
     "project-created", "milestone-added", "project-funded", "milestone-funded", "freelancer-matched", "project-started",
     "milestone-started", "milestone-submitted", "milestone-approved", "milestone-rejected", "milestone-payment-released",
     "dispute-opened", "moderator-assigned", "dispute-resolved", "intake-form-updated", "project-submitted-for-funding",
-    "matching-started", "project-completed", "project-cancelled",
+    "matching-started", "project-completed", "project-cancelled", "dispute-evidence-added", "dispute-escalated", "dispute-closed",
+    // payments (provider webhooks)
+    "payment-webhook-recorded",
+    // chats
+    "chat-created", "chat-archived", "message-sent", "message-pinned", "message-unpinned", "message-deleted", "messages-read",
+    // vetting
+    "vetting-started", "identity-verification-recorded", "english-proficiency-recorded", "skill-assessment-recorded",
+    "vetting-reviewed",
+    // matching
+    "match-generated", "match-accepted", "match-rejected", "match-expired",
 ];
 
 /// The seed's action types: auth, payment, dispute, admin, system.
@@ -30,7 +39,8 @@ pub fn action_type(event_type: &str, actor_role: &str) -> &'static str {
         "account-registered" | "password-set" | "logged-in" | "session-opened" | "session-closed" => "auth",
         "project-funded" | "milestone-funded" | "milestone-payment-released" | "project-cancelled" => "payment",
         t if t.starts_with("payment-") => "payment",
-        "dispute-opened" | "moderator-assigned" | "dispute-resolved" => "dispute",
+        "dispute-opened" | "moderator-assigned" | "dispute-resolved" | "dispute-evidence-added" | "dispute-escalated" | "dispute-closed" => "dispute",
+        "vetting-reviewed" => "admin",
         "role-changed" | "admin-granted" | "user-suspended" | "user-reinstated" | "account-suspended" | "account-reactivated" => "admin",
         _ if actor_role == "system" => "system",
         _ => "system",
