@@ -2,6 +2,7 @@
 
 pub mod identity;
 pub mod marketplace;
+pub mod marketplace_routes;
 
 use crate::error::ApiError;
 use crate::registry::ContextModule;
