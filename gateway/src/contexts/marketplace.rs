@@ -12,8 +12,8 @@ use domain::marketplace::chat::{self, Chat, ChatAction, ChatCommand};
 use domain::marketplace::matching::{self, Match, MatchAction, MatchCommand};
 use domain::marketplace::payment::{self, Payment, PaymentAction, PaymentCommand};
 use domain::marketplace::project::{self, Project, ProjectAction, ProjectCommand, ProjectError};
-use domain::marketplace::vetting::{self, Vetting, VettingAction, VettingCommand};
 use domain::marketplace::user::{self, User, UserAction, UserCommand, UserError};
+use domain::marketplace::vetting::{self, Vetting, VettingAction, VettingCommand};
 use domain::marketplace::{Actor, Role};
 use serde::Deserialize;
 use serde_json::json;
@@ -62,10 +62,16 @@ fn stamp(ctx: CommandContext, actor: &Actor) -> CommandContext {
     CommandContext { actor_id: Some(actor.id.to_string()), actor_role: Some(actor.role.as_str().to_owned()), ..ctx }
 }
 
-async fn run_user(state: &AppState, actor: Actor, action: UserAction, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn run_user(
+    state: &AppState,
+    actor: Actor,
+    action: UserAction,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let command = UserCommand { actor, at: ctx.at, action };
     let stream = command.stream_id();
-    let result = state.bus.execute::<User>(stream, command, stamp(ctx, &actor)).await.map_err(|e| map_exec(e, user_kind))?;
+    let result =
+        state.bus.execute::<User>(stream, command, stamp(ctx, &actor)).await.map_err(|e| map_exec(e, user_kind))?;
     Ok(CommandReply::ok(result))
 }
 
@@ -85,22 +91,43 @@ where
     Ok(CommandReply::ok(result))
 }
 
-async fn run_chat(state: &AppState, actor: Actor, action: ChatAction, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn run_chat(
+    state: &AppState,
+    actor: Actor,
+    action: ChatAction,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let command = ChatCommand { actor, at: ctx.at, action };
     run_on::<Chat>(state, &actor, command.stream_id(), command, ctx, |e| domain_kind(e.kind())).await
 }
 
-async fn run_vetting(state: &AppState, actor: Actor, action: VettingAction, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn run_vetting(
+    state: &AppState,
+    actor: Actor,
+    action: VettingAction,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let command = VettingCommand { actor, at: ctx.at, action };
     run_on::<Vetting>(state, &actor, command.stream_id(), command, ctx, |e| domain_kind(e.kind())).await
 }
 
-async fn run_match(state: &AppState, actor: Actor, action: MatchAction, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn run_match(
+    state: &AppState,
+    actor: Actor,
+    action: MatchAction,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let command = MatchCommand { actor, at: ctx.at, action };
     run_on::<Match>(state, &actor, command.stream_id(), command, ctx, |e| domain_kind(e.kind())).await
 }
 
-async fn run_project(state: &AppState, actor: Actor, project_id: Uuid, action: ProjectAction, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn run_project(
+    state: &AppState,
+    actor: Actor,
+    project_id: Uuid,
+    action: ProjectAction,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let command = ProjectCommand { actor, at: ctx.at, action };
     let result = state
         .bus
@@ -111,8 +138,16 @@ async fn run_project(state: &AppState, actor: Actor, project_id: Uuid, action: P
 }
 
 /// The operator CLI's first admin: a marketplace profile with the admin role.
-pub async fn appoint(state: &AppState, account: Uuid, email: &str, name: &str, role: Role, ctx: CommandContext) -> Result<(), ApiError> {
-    let action = UserAction::Appoint(user::Appoint { user_id: account, email: email.to_owned(), name: name.to_owned(), role });
+pub async fn appoint(
+    state: &AppState,
+    account: Uuid,
+    email: &str,
+    name: &str,
+    role: Role,
+    ctx: CommandContext,
+) -> Result<(), ApiError> {
+    let action =
+        UserAction::Appoint(user::Appoint { user_id: account, email: email.to_owned(), name: name.to_owned(), role });
     run_user(state, Actor::system(), action, ctx).await.map(|_| ())
 }
 
@@ -124,16 +159,26 @@ pub struct JoinMarketplaceBody {
     pub name: Option<String>,
 }
 
-async fn join(state: AppState, caller: Caller, body: JoinMarketplaceBody, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn join(
+    state: AppState,
+    caller: Caller,
+    body: JoinMarketplaceBody,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let id = caller.require()?;
     let (account, _) = state
         .bus
         .load::<domain::identity::account::Account>(&domain::identity::account::stream_id(id))
         .await
         .map_err(ApiError::internal)?;
-    let email = account.email().map(|e| e.as_str().to_owned()).ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    let email =
+        account.email().map(|e| e.as_str().to_owned()).ok_or_else(|| ApiError::NotFound("no such account".into()))?;
     let actor = Actor { id, role: body.role.into() };
-    let action = UserAction::JoinMarketplace(user::JoinMarketplace { role: body.role, name: body.name.unwrap_or_else(|| account.name().to_owned()), email });
+    let action = UserAction::JoinMarketplace(user::JoinMarketplace {
+        role: body.role,
+        name: body.name.unwrap_or_else(|| account.name().to_owned()),
+        email,
+    });
     let mut reply = run_user(&state, actor, action, ctx).await?;
     reply.created = true;
     Ok(reply)
@@ -182,11 +227,16 @@ macro_rules! vetting_command {
 
 async fn role_of(state: AppState, account: Uuid) -> Result<Option<ContextRole>, ApiError> {
     let (u, _) = state.bus.load::<User>(&user::stream_id(account)).await.map_err(|e| map_exec(e, user_kind))?;
-    Ok(u.role().map(|r| ContextRole { role: r.as_str().to_owned(), staff: matches!(r, Role::Admin | Role::Moderator), suspended: u.is_suspended() }))
+    Ok(u.role().map(|r| ContextRole {
+        role: r.as_str().to_owned(),
+        staff: matches!(r, Role::Admin | Role::Moderator),
+        suspended: u.is_suspended(),
+    }))
 }
 
 /// Messages of chats the caller takes part in.
-const CHAT_PARTICIPANT: &str = "t.chat_id in (select c.id from marketplace.chats c where {caller}::uuid = any(c.participants))";
+const CHAT_PARTICIPANT: &str =
+    "t.chat_id in (select c.id from marketplace.chats c where {caller}::uuid = any(c.participants))";
 
 /// Rows of tables hanging off a project: visible to that project's client and freelancer.
 const PROJECT_PARTY: &str = "t.project_id in (select p.id from marketplace.projects p
@@ -194,10 +244,26 @@ const PROJECT_PARTY: &str = "t.project_id in (select p.id from marketplace.proje
 
 pub fn module() -> ContextModule {
     let mut commands = vec![
-        command::<JoinMarketplaceBody, _, _>("marketplace", "join-marketplace", "any signed-in account, as client or freelancer", Auth::SignedIn, join),
+        command::<JoinMarketplaceBody, _, _>(
+            "marketplace",
+            "join-marketplace",
+            "any signed-in account, as client or freelancer",
+            Auth::SignedIn,
+            join,
+        ),
         user_command!("change-role", "admins", user::ChangeRole, ChangeRole),
-        user_command!("update-client-profile", "the client themself or an admin", user::UpdateClientProfile, UpdateClientProfile),
-        user_command!("update-freelancer-profile", "the freelancer themself or an admin", user::UpdateFreelancerProfile, UpdateFreelancerProfile),
+        user_command!(
+            "update-client-profile",
+            "the client themself or an admin",
+            user::UpdateClientProfile,
+            UpdateClientProfile
+        ),
+        user_command!(
+            "update-freelancer-profile",
+            "the freelancer themself or an admin",
+            user::UpdateFreelancerProfile,
+            UpdateFreelancerProfile
+        ),
         user_command!("suspend-user", "admins and moderators", user::SuspendUser, SuspendUser),
         user_command!("reinstate-user", "admins and moderators", user::ReinstateUser, ReinstateUser),
     ];
@@ -216,16 +282,86 @@ pub fn module() -> ContextModule {
         name: "marketplace",
         commands,
         tables: vec![
-            TableSpec { context: "marketplace", name: "users", table: "marketplace.users", access: Access::Own(&["id"]), hidden: &["password_hash"], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "projects", table: "marketplace.projects", access: Access::Own(&["client_id", "matched_freelancer_id"]), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "milestones", table: "marketplace.milestones", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[("by_project_in_order", &["project_id", "sort_order"])] },
-            TableSpec { context: "marketplace", name: "disputes", table: "marketplace.disputes", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "payments", table: "marketplace.payments", access: Access::OwnWhere(PROJECT_PARTY), hidden: &[], extra_indexes: &[("by_project_in_time", &["project_id", "created_at"])] },
-            TableSpec { context: "marketplace", name: "audit_logs", table: "marketplace.audit_logs", access: Access::Staff, hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "chats", table: "marketplace.chats", access: Access::Own(&["participants"]), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "messages", table: "marketplace.messages", access: Access::OwnWhere(CHAT_PARTICIPANT), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "vetting_results", table: "marketplace.vetting_results", access: Access::Own(&["freelancer_id"]), hidden: &[], extra_indexes: &[] },
-            TableSpec { context: "marketplace", name: "matches", table: "marketplace.matches", access: Access::Own(&["client_id", "freelancer_id"]), hidden: &[], extra_indexes: &[] },
+            TableSpec {
+                context: "marketplace",
+                name: "users",
+                table: "marketplace.users",
+                access: Access::Own(&["id"]),
+                hidden: &["password_hash"],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "projects",
+                table: "marketplace.projects",
+                access: Access::Own(&["client_id", "matched_freelancer_id"]),
+                hidden: &[],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "milestones",
+                table: "marketplace.milestones",
+                access: Access::OwnWhere(PROJECT_PARTY),
+                hidden: &[],
+                extra_indexes: &[("by_project_in_order", &["project_id", "sort_order"])],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "disputes",
+                table: "marketplace.disputes",
+                access: Access::OwnWhere(PROJECT_PARTY),
+                hidden: &[],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "payments",
+                table: "marketplace.payments",
+                access: Access::OwnWhere(PROJECT_PARTY),
+                hidden: &[],
+                extra_indexes: &[("by_project_in_time", &["project_id", "created_at"])],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "audit_logs",
+                table: "marketplace.audit_logs",
+                access: Access::Staff,
+                hidden: &[],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "chats",
+                table: "marketplace.chats",
+                access: Access::Own(&["participants"]),
+                hidden: &[],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "messages",
+                table: "marketplace.messages",
+                access: Access::OwnWhere(CHAT_PARTICIPANT),
+                hidden: &[],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "vetting_results",
+                table: "marketplace.vetting_results",
+                access: Access::Own(&["freelancer_id"]),
+                hidden: &[],
+                extra_indexes: &[],
+            },
+            TableSpec {
+                context: "marketplace",
+                name: "matches",
+                table: "marketplace.matches",
+                access: Access::Own(&["client_id", "freelancer_id"]),
+                hidden: &[],
+                extra_indexes: &[],
+            },
         ],
         projectors: projections::marketplace::projectors(),
         replayers: vec![
@@ -244,42 +380,115 @@ pub fn module() -> ContextModule {
 
 fn project_commands() -> Vec<crate::registry::CommandSpec> {
     vec![
-        command::<project::CreateProject, _, _>("marketplace", "create-project", "clients", Auth::SignedIn, |state, caller, body, ctx| async move {
-            let actor = actor(&state, &caller).await?;
-            let project_id = body.project_id;
-            let mut reply = run_project(&state, actor, project_id, ProjectAction::Create(body), ctx).await?;
-            reply.created = true;
-            Ok(reply.with(json!({ "projectId": project_id })))
-        }),
-        project_command!("update-intake-form", "the project's client, in draft", project::UpdateIntakeForm, UpdateIntakeForm),
-        project_command!("submit-project-for-funding", "the project's client", project::SubmitProjectForFunding, SubmitProjectForFunding),
+        command::<project::CreateProject, _, _>(
+            "marketplace",
+            "create-project",
+            "clients",
+            Auth::SignedIn,
+            |state, caller, body, ctx| async move {
+                let actor = actor(&state, &caller).await?;
+                let project_id = body.project_id;
+                let mut reply = run_project(&state, actor, project_id, ProjectAction::Create(body), ctx).await?;
+                reply.created = true;
+                Ok(reply.with(json!({ "projectId": project_id })))
+            },
+        ),
+        project_command!(
+            "update-intake-form",
+            "the project's client, in draft",
+            project::UpdateIntakeForm,
+            UpdateIntakeForm
+        ),
+        project_command!(
+            "submit-project-for-funding",
+            "the project's client",
+            project::SubmitProjectForFunding,
+            SubmitProjectForFunding
+        ),
         project_command!("start-matching", "the project's client or an admin", project::StartMatching, StartMatching),
-        project_command!("complete-project", "the project's client or an admin (every milestone paid)", project::CompleteProject, CompleteProject),
-        project_command!("cancel-project", "the project's client before work starts, or an admin (refunds unreleased escrow)", project::CancelProject, CancelProject),
+        project_command!(
+            "complete-project",
+            "the project's client or an admin (every milestone paid)",
+            project::CompleteProject,
+            CompleteProject
+        ),
+        project_command!(
+            "cancel-project",
+            "the project's client before work starts, or an admin (refunds unreleased escrow)",
+            project::CancelProject,
+            CancelProject
+        ),
         project_command!("add-milestone", "the project's client", project::AddMilestone, AddMilestone),
         project_command!("fund-project", "the project's client", project::FundProject, FundProject),
         project_command!("fund-milestone", "the project's client", project::FundMilestone, FundMilestone),
-        command::<AcceptMatchBody, _, _>("marketplace", "accept-match", "the project's client: a proposal (`matchId`), or a freelancer directly (`projectId`, `freelancerId`)", Auth::SignedIn, accept_match),
-        project_command!("start-project", "the project's client or matched freelancer (matched → in_progress)", project::StartProject, StartProject),
-        project_command!("add-dispute-evidence", "the project's parties, the assigned moderator or an admin", project::AddDisputeEvidence, AddDisputeEvidence),
-        project_command!("escalate-dispute", "the project's parties or the assigned moderator", project::EscalateDispute, EscalateDispute),
-        project_command!("close-dispute", "the assigned moderator or an admin (resolved disputes only)", project::CloseDispute, CloseDispute),
-        project_command!("start-milestone", "the project's freelancer (or client)", project::StartMilestone, StartMilestone),
+        command::<AcceptMatchBody, _, _>(
+            "marketplace",
+            "accept-match",
+            "the project's client: a proposal (`matchId`), or a freelancer directly (`projectId`, `freelancerId`)",
+            Auth::SignedIn,
+            accept_match,
+        ),
+        project_command!(
+            "start-project",
+            "the project's client or matched freelancer (matched → in_progress)",
+            project::StartProject,
+            StartProject
+        ),
+        project_command!(
+            "add-dispute-evidence",
+            "the project's parties, the assigned moderator or an admin",
+            project::AddDisputeEvidence,
+            AddDisputeEvidence
+        ),
+        project_command!(
+            "escalate-dispute",
+            "the project's parties or the assigned moderator",
+            project::EscalateDispute,
+            EscalateDispute
+        ),
+        project_command!(
+            "close-dispute",
+            "the assigned moderator or an admin (resolved disputes only)",
+            project::CloseDispute,
+            CloseDispute
+        ),
+        project_command!(
+            "start-milestone",
+            "the project's freelancer (or client)",
+            project::StartMilestone,
+            StartMilestone
+        ),
         project_command!("submit-milestone", "the project's freelancer", project::SubmitMilestone, SubmitMilestone),
         project_command!("approve-milestone", "the project's client", project::ApproveMilestone, ApproveMilestone),
         project_command!("reject-milestone", "the project's client", project::RejectMilestone, RejectMilestone),
-        project_command!("release-milestone-payment", "the project's client, or the scheduler 48 h after approval", project::ReleaseMilestonePayment, ReleaseMilestonePayment),
+        project_command!(
+            "release-milestone-payment",
+            "the project's client, or the scheduler 48 h after approval",
+            project::ReleaseMilestonePayment,
+            ReleaseMilestonePayment
+        ),
         project_command!("open-dispute", "the project's client or freelancer", project::OpenDispute, OpenDispute),
-        command::<project::AssignModerator, _, _>("marketplace", "assign-moderator", "admins (the assignee must be a moderator)", Auth::SignedIn, |state, caller, body, ctx| async move {
-            let actor = actor(&state, &caller).await?;
-            let target = role_of(state.clone(), body.moderator_id).await?;
-            if actor.role == Role::Admin && !target.is_some_and(|r| r.role == "moderator" && !r.suspended) {
-                return Err(ApiError::Invalid("moderatorId: not an active moderator".into()));
-            }
-            let project_id = body.project_id;
-            run_project(&state, actor, project_id, ProjectAction::AssignModerator(body), ctx).await
-        }),
-        project_command!("resolve-dispute", "the assigned moderator or an admin", project::ResolveDispute, ResolveDispute),
+        command::<project::AssignModerator, _, _>(
+            "marketplace",
+            "assign-moderator",
+            "admins (the assignee must be a moderator)",
+            Auth::SignedIn,
+            |state, caller, body, ctx| async move {
+                let actor = actor(&state, &caller).await?;
+                let target = role_of(state.clone(), body.moderator_id).await?;
+                if actor.role == Role::Admin && !target.is_some_and(|r| r.role == "moderator" && !r.suspended) {
+                    return Err(ApiError::Invalid("moderatorId: not an active moderator".into()));
+                }
+                let project_id = body.project_id;
+                run_project(&state, actor, project_id, ProjectAction::AssignModerator(body), ctx).await
+            },
+        ),
+        project_command!(
+            "resolve-dispute",
+            "the assigned moderator or an admin",
+            project::ResolveDispute,
+            ResolveDispute
+        ),
     ]
 }
 
@@ -295,19 +504,31 @@ pub enum AcceptMatchBody {
     Direct(project::AcceptMatch),
 }
 
-async fn accept_match(state: AppState, caller: Caller, body: AcceptMatchBody, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn accept_match(
+    state: AppState,
+    caller: Caller,
+    body: AcceptMatchBody,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let actor = actor(&state, &caller).await?;
     let p = match body {
-        AcceptMatchBody::Direct(p) => return run_project(&state, actor, p.project_id, ProjectAction::AcceptMatch(p), ctx).await,
+        AcceptMatchBody::Direct(p) => {
+            return run_project(&state, actor, p.project_id, ProjectAction::AcceptMatch(p), ctx).await
+        }
         AcceptMatchBody::Proposal(p) => p,
     };
-    let (proposal, _) = state.bus.load::<Match>(&matching::stream_id(p.match_id)).await.map_err(|e| map_exec(e, |e| domain_kind(e.kind())))?;
+    let (proposal, _) = state
+        .bus
+        .load::<Match>(&matching::stream_id(p.match_id))
+        .await
+        .map_err(|e| map_exec(e, |e| domain_kind(e.kind())))?;
     let (Some(project_id), Some(freelancer_id)) = (proposal.project_id(), proposal.freelancer_id()) else {
         return Err(ApiError::NotFound(format!("no match {}", p.match_id)));
     };
     // Refuse up front what the project would refuse, so an accepted proposal is (but for a race)
     // always one the project can follow; the match aggregate decides who may answer.
-    let (project, _) = state.bus.load::<Project>(&project::stream_id(project_id)).await.map_err(|e| map_exec(e, project_kind))?;
+    let (project, _) =
+        state.bus.load::<Project>(&project::stream_id(project_id)).await.map_err(|e| map_exec(e, project_kind))?;
     if proposal.client_id() == Some(actor.id) {
         if let Some(matched) = project.matched_freelancer_id() {
             return Err(ApiError::Conflict(format!("the project is already matched with {matched}")));
@@ -363,7 +584,12 @@ async fn candidates(state: &AppState, exclude: Uuid) -> Result<Vec<matching::Can
         .into_iter()
         .map(|(id, profile, vetting, completed, lost)| matching::Candidate {
             freelancer_id: id,
-            skills: profile["skills"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+            skills: profile["skills"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
             vetting_score_bp: vetting.map(|v| v.round() as i64),
             rating: None,
             availability: profile["availability"].as_str().map(str::to_owned),
@@ -374,10 +600,18 @@ async fn candidates(state: &AppState, exclude: Uuid) -> Result<Vec<matching::Can
         .collect())
 }
 
-async fn generate_matches(state: AppState, caller: Caller, body: GenerateMatchesBody, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn generate_matches(
+    state: AppState,
+    caller: Caller,
+    body: GenerateMatchesBody,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let actor = actor(&state, &caller).await?;
-    let (project, _) = state.bus.load::<Project>(&project::stream_id(body.project_id)).await.map_err(|e| map_exec(e, project_kind))?;
-    let Some(client_id) = project.client_id() else { return Err(ApiError::NotFound("the project does not exist".into())) };
+    let (project, _) =
+        state.bus.load::<Project>(&project::stream_id(body.project_id)).await.map_err(|e| map_exec(e, project_kind))?;
+    let Some(client_id) = project.client_id() else {
+        return Err(ApiError::NotFound("the project does not exist".into()));
+    };
     if actor.id != client_id && actor.role != Role::Admin {
         return Err(ApiError::Forbidden("only the project's client or an admin may generate matches".into()));
     }
@@ -385,18 +619,23 @@ async fn generate_matches(state: AppState, caller: Caller, body: GenerateMatches
         return Err(ApiError::Conflict(format!("cannot generate matches: the project is {}", project.status)));
     }
     let limit = usize::from(body.limit.unwrap_or(5).clamp(1, 20));
-    let client_timezone: Option<String> = sqlx::query_scalar("select profile->>'timezone' from marketplace.users where id = $1")
-        .bind(client_id)
-        .fetch_optional(&state.pool)
-        .await?
-        .flatten();
+    let client_timezone: Option<String> =
+        sqlx::query_scalar("select profile->>'timezone' from marketplace.users where id = $1")
+            .bind(client_id)
+            .fetch_optional(&state.pool)
+            .await?
+            .flatten();
     // A freelancer who already has a pending proposal for this project is not proposed again.
-    let pending: Vec<Uuid> = sqlx::query_scalar("select freelancer_id from marketplace.matches where project_id = $1 and status = 'pending'")
-        .bind(body.project_id)
-        .fetch_all(&state.pool)
-        .await?;
-    let pool: Vec<matching::Candidate> = candidates(&state, client_id).await?.into_iter().filter(|c| !pending.contains(&c.freelancer_id)).collect();
-    let requirements = matching::Requirements { required_skills: project.intake_form.required_skills.clone(), client_timezone };
+    let pending: Vec<Uuid> = sqlx::query_scalar(
+        "select freelancer_id from marketplace.matches where project_id = $1 and status = 'pending'",
+    )
+    .bind(body.project_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let pool: Vec<matching::Candidate> =
+        candidates(&state, client_id).await?.into_iter().filter(|c| !pending.contains(&c.freelancer_id)).collect();
+    let requirements =
+        matching::Requirements { required_skills: project.intake_form.required_skills.clone(), client_timezone };
     let ranked: Vec<(Uuid, matching::Scored)> = matching::rank(&requirements, &pool).into_iter().take(limit).collect();
     if ranked.is_empty() {
         return Err(ApiError::Conflict("no freelancer is available to match".into()));
@@ -436,25 +675,49 @@ async fn generate_matches(state: AppState, caller: Caller, body: GenerateMatches
 
 fn match_commands() -> Vec<crate::registry::CommandSpec> {
     vec![
-        command::<GenerateMatchesBody, _, _>("marketplace", "generate-matches", "the project's client or an admin (funded or matching projects)", Auth::SignedIn, generate_matches),
-        command::<matching::RejectMatch, _, _>("marketplace", "reject-match", "the project's client, while the proposal is pending", Auth::SignedIn, |state, caller, body, ctx| async move {
-            let actor = actor(&state, &caller).await?;
-            run_match(&state, actor, MatchAction::RejectMatch(body), ctx).await
-        }),
-        command::<matching::ExpireMatch, _, _>("marketplace", "expire-match", "the scheduler, 7 days after the proposal", Auth::SignedIn, |state, caller, body, ctx| async move {
-            let actor = actor(&state, &caller).await?;
-            run_match(&state, actor, MatchAction::ExpireMatch(body), ctx).await
-        }),
+        command::<GenerateMatchesBody, _, _>(
+            "marketplace",
+            "generate-matches",
+            "the project's client or an admin (funded or matching projects)",
+            Auth::SignedIn,
+            generate_matches,
+        ),
+        command::<matching::RejectMatch, _, _>(
+            "marketplace",
+            "reject-match",
+            "the project's client, while the proposal is pending",
+            Auth::SignedIn,
+            |state, caller, body, ctx| async move {
+                let actor = actor(&state, &caller).await?;
+                run_match(&state, actor, MatchAction::RejectMatch(body), ctx).await
+            },
+        ),
+        command::<matching::ExpireMatch, _, _>(
+            "marketplace",
+            "expire-match",
+            "the scheduler, 7 days after the proposal",
+            Auth::SignedIn,
+            |state, caller, body, ctx| async move {
+                let actor = actor(&state, &caller).await?;
+                run_match(&state, actor, MatchAction::ExpireMatch(body), ctx).await
+            },
+        ),
     ]
 }
 
 // ---------------------------------------------------------------------------------------------
 // Chats
 
-async fn create_chat(state: AppState, caller: Caller, body: chat::CreateChat, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn create_chat(
+    state: AppState,
+    caller: Caller,
+    body: chat::CreateChat,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let actor = actor(&state, &caller).await?;
     if let Some(project_id) = body.project_id {
-        let (project, _) = state.bus.load::<Project>(&project::stream_id(project_id)).await.map_err(|e| map_exec(e, project_kind))?;
+        let (project, _) =
+            state.bus.load::<Project>(&project::stream_id(project_id)).await.map_err(|e| map_exec(e, project_kind))?;
         if project.client_id().is_none() {
             return Err(ApiError::Invalid(format!("projectId: no project {project_id}")));
         }
@@ -475,9 +738,19 @@ async fn create_chat(state: AppState, caller: Caller, body: chat::CreateChat, ct
 
 fn chat_commands() -> Vec<crate::registry::CommandSpec> {
     vec![
-        command::<chat::CreateChat, _, _>("marketplace", "create-chat", "any member among its participants (system chats: admins); project chats: the project's parties or staff", Auth::SignedIn, create_chat),
+        command::<chat::CreateChat, _, _>(
+            "marketplace",
+            "create-chat",
+            "any member among its participants (system chats: admins); project chats: the project's parties or staff",
+            Auth::SignedIn,
+            create_chat,
+        ),
         chat_command!("archive-chat", "the chat's participants or staff", chat::ArchiveChat),
-        chat_command!("send-message", "the chat's participants (and staff); system messages: the system", chat::SendMessage),
+        chat_command!(
+            "send-message",
+            "the chat's participants (and staff); system messages: the system",
+            chat::SendMessage
+        ),
         chat_command!("pin-message", "the chat's participants or staff", chat::PinMessage),
         chat_command!("unpin-message", "the chat's participants or staff", chat::UnpinMessage),
         chat_command!("delete-message", "the sender, a moderator or an admin (soft delete)", chat::DeleteMessage),
@@ -488,7 +761,12 @@ fn chat_commands() -> Vec<crate::registry::CommandSpec> {
 // ---------------------------------------------------------------------------------------------
 // Vetting
 
-async fn start_vetting(state: AppState, caller: Caller, body: vetting::StartVetting, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn start_vetting(
+    state: AppState,
+    caller: Caller,
+    body: vetting::StartVetting,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let actor = actor(&state, &caller).await?;
     let target = role_of(state.clone(), body.freelancer_id).await?;
     if actor.role == Role::Admin && !target.is_some_and(|r| r.role == "freelancer") {
@@ -501,8 +779,18 @@ async fn start_vetting(state: AppState, caller: Caller, body: vetting::StartVett
 
 fn vetting_commands() -> Vec<crate::registry::CommandSpec> {
     vec![
-        command::<vetting::StartVetting, _, _>("marketplace", "start-vetting", "the freelancer themself or an admin", Auth::SignedIn, start_vetting),
-        vetting_command!("record-identity-verification", "the identity provider's signed webhook (POST /v1/marketplace/webhooks/identity) or an admin", vetting::RecordIdentityVerification),
+        command::<vetting::StartVetting, _, _>(
+            "marketplace",
+            "start-vetting",
+            "the freelancer themself or an admin",
+            Auth::SignedIn,
+            start_vetting,
+        ),
+        vetting_command!(
+            "record-identity-verification",
+            "the identity provider's signed webhook (POST /v1/marketplace/webhooks/identity) or an admin",
+            vetting::RecordIdentityVerification
+        ),
         vetting_command!("record-english-proficiency", "the system or an admin", vetting::RecordEnglishProficiency),
         vetting_command!("record-skill-assessment", "the system or an admin", vetting::RecordSkillAssessment),
         vetting_command!("review-vetting", "admins (approve, flag or reject)", vetting::ReviewVetting),
@@ -514,13 +802,24 @@ fn vetting_commands() -> Vec<crate::registry::CommandSpec> {
 
 /// Records what the provider reported about a payment. Only payments the marketplace created
 /// (a row born from a project event) can be reported on; anything else is refused and logged.
-async fn record_payment_webhook(state: AppState, caller: Caller, body: payment::RecordPaymentWebhook, ctx: CommandContext) -> Result<CommandReply, ApiError> {
+async fn record_payment_webhook(
+    state: AppState,
+    caller: Caller,
+    body: payment::RecordPaymentWebhook,
+    ctx: CommandContext,
+) -> Result<CommandReply, ApiError> {
     let actor = actor(&state, &caller).await?;
-    let known: Option<Uuid> = sqlx::query_scalar("select id from marketplace.payments where id = $1").bind(body.payment_id).fetch_optional(&state.pool).await?;
+    let known: Option<Uuid> = sqlx::query_scalar("select id from marketplace.payments where id = $1")
+        .bind(body.payment_id)
+        .fetch_optional(&state.pool)
+        .await?;
     if known.is_none() {
         tracing::warn!(payment_id = %body.payment_id, webhook_event_id = %body.webhook_event_id, "webhook for an unknown payment refused");
         return Err(ApiError::WebhookRefused(format!("no payment {}", body.payment_id)));
     }
     let command = PaymentCommand { actor, at: ctx.at, action: PaymentAction::RecordWebhook(body) };
-    run_on::<Payment>(&state, &actor, payment::stream_id(command.action.payment_id()), command, ctx, |e| domain_kind(e.kind())).await
+    run_on::<Payment>(&state, &actor, payment::stream_id(command.action.payment_id()), command, ctx, |e| {
+        domain_kind(e.kind())
+    })
+    .await
 }

@@ -53,13 +53,21 @@ fn webhook_context(state: &AppState, caller: &Caller, name: &str, event_id: &str
     ctx
 }
 
-async fn run_webhook(state: &AppState, caller: Caller, name: &str, command: Value, ctx: CommandContext) -> Result<Json<Value>, ApiError> {
+async fn run_webhook(
+    state: &AppState,
+    caller: Caller,
+    name: &str,
+    command: Value,
+    ctx: CommandContext,
+) -> Result<Json<Value>, ApiError> {
     let system = Caller { system: true, account: None, session_stream: None, ..caller };
     let reply = state.run_command("marketplace", name, system, command, ctx).await.inspect_err(|error| {
         tracing::warn!(%error, command = name, "webhook not applied");
     })?;
     let r = reply.result;
-    Ok(Json(json!({ "received": true, "replayed": r.replayed, "stream": r.stream, "version": r.version, "position": r.position })))
+    Ok(Json(
+        json!({ "received": true, "replayed": r.replayed, "stream": r.stream, "version": r.version, "position": r.position }),
+    ))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -89,7 +97,9 @@ pub fn provider_status(event_type: &str) -> Option<ProviderStatus> {
     Some(match event_type {
         "payment_intent.processing" => ProviderStatus::Processing,
         "payment_intent.succeeded" | "charge.succeeded" | "transfer.paid" | "payout.paid" => ProviderStatus::Succeeded,
-        "payment_intent.payment_failed" | "charge.failed" | "transfer.failed" | "payout.failed" => ProviderStatus::Failed,
+        "payment_intent.payment_failed" | "charge.failed" | "transfer.failed" | "payout.failed" => {
+            ProviderStatus::Failed
+        }
         "payment_intent.canceled" | "payout.canceled" => ProviderStatus::Cancelled,
         "charge.refunded" => ProviderStatus::Refunded,
         _ => return None,
@@ -112,7 +122,12 @@ fn provider_ids(object: &Value) -> Value {
     })
 }
 
-async fn payment_webhook(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn payment_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     verify(&state, state.config.payment_webhook_secret.expose_secret(), &headers, &body, "payments")?;
     let event: ProviderEvent = parse(&body)?;
     let Some(status) = provider_status(&event.event_type) else {
@@ -120,10 +135,11 @@ async fn payment_webhook(State(state): State<AppState>, caller: Caller, headers:
         return Ok(Json(json!({ "received": true, "ignored": event.event_type })));
     };
     let object = &event.data.object;
-    let payment_id = object["metadata"]["paymentId"].as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(|| {
-        tracing::warn!(event_id = %event.id, "payment webhook refused: no metadata.paymentId");
-        ApiError::WebhookRefused("data.object.metadata.paymentId is missing or not a UUID".into())
-    })?;
+    let payment_id =
+        object["metadata"]["paymentId"].as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(|| {
+            tracing::warn!(event_id = %event.id, "payment webhook refused: no metadata.paymentId");
+            ApiError::WebhookRefused("data.object.metadata.paymentId is missing or not a UUID".into())
+        })?;
     let mut command = provider_ids(object);
     command["paymentId"] = json!(payment_id);
     command["webhookEventId"] = json!(event.id);
@@ -159,7 +175,12 @@ struct IdentityData {
     corrects: Option<Uuid>,
 }
 
-async fn identity_webhook(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn identity_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     verify(&state, state.config.identity_webhook_secret.expose_secret(), &headers, &body, "identity")?;
     let event: IdentityEvent = parse(&body)?;
     let d = event.data;
@@ -196,7 +217,9 @@ async fn ledger(State(state): State<AppState>, Path(id): Path<Uuid>, caller: Cal
     let payments: Vec<Value> = payments
         .into_iter()
         .map(|row| match row {
-            Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (projections::query::camel_case(&k), v)).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (projections::query::camel_case(&k), v)).collect())
+            }
             other => other,
         })
         .collect();

@@ -13,24 +13,65 @@ pub struct AuditLogProjector;
 /// Every event type the audit log records.
 pub const AUDITED: &[&str] = &[
     // identity
-    "account-registered", "password-set", "logged-in", "admin-granted", "account-suspended", "account-reactivated",
-    "session-opened", "session-closed",
+    "account-registered",
+    "password-set",
+    "logged-in",
+    "admin-granted",
+    "account-suspended",
+    "account-reactivated",
+    "session-opened",
+    "session-closed",
     // marketplace users
-    "user-joined", "role-changed", "client-profile-updated", "freelancer-profile-updated", "user-suspended", "user-reinstated",
+    "user-joined",
+    "role-changed",
+    "client-profile-updated",
+    "freelancer-profile-updated",
+    "user-suspended",
+    "user-reinstated",
     // projects, milestones, disputes, payments
-    "project-created", "milestone-added", "project-funded", "milestone-funded", "freelancer-matched", "project-started",
-    "milestone-started", "milestone-submitted", "milestone-approved", "milestone-rejected", "milestone-payment-released",
-    "dispute-opened", "moderator-assigned", "dispute-resolved", "intake-form-updated", "project-submitted-for-funding",
-    "matching-started", "project-completed", "project-cancelled", "dispute-evidence-added", "dispute-escalated", "dispute-closed",
+    "project-created",
+    "milestone-added",
+    "project-funded",
+    "milestone-funded",
+    "freelancer-matched",
+    "project-started",
+    "milestone-started",
+    "milestone-submitted",
+    "milestone-approved",
+    "milestone-rejected",
+    "milestone-payment-released",
+    "dispute-opened",
+    "moderator-assigned",
+    "dispute-resolved",
+    "intake-form-updated",
+    "project-submitted-for-funding",
+    "matching-started",
+    "project-completed",
+    "project-cancelled",
+    "dispute-evidence-added",
+    "dispute-escalated",
+    "dispute-closed",
     // payments (provider webhooks)
     "payment-webhook-recorded",
     // chats
-    "chat-created", "chat-archived", "message-sent", "message-pinned", "message-unpinned", "message-deleted", "messages-read",
+    "chat-created",
+    "chat-archived",
+    "message-sent",
+    "message-pinned",
+    "message-unpinned",
+    "message-deleted",
+    "messages-read",
     // vetting
-    "vetting-started", "identity-verification-recorded", "english-proficiency-recorded", "skill-assessment-recorded",
+    "vetting-started",
+    "identity-verification-recorded",
+    "english-proficiency-recorded",
+    "skill-assessment-recorded",
     "vetting-reviewed",
     // matching
-    "match-generated", "match-accepted", "match-rejected", "match-expired",
+    "match-generated",
+    "match-accepted",
+    "match-rejected",
+    "match-expired",
 ];
 
 /// The seed's action types: auth, payment, dispute, admin, system.
@@ -39,9 +80,19 @@ pub fn action_type(event_type: &str, actor_role: &str) -> &'static str {
         "account-registered" | "password-set" | "logged-in" | "session-opened" | "session-closed" => "auth",
         "project-funded" | "milestone-funded" | "milestone-payment-released" | "project-cancelled" => "payment",
         t if t.starts_with("payment-") => "payment",
-        "dispute-opened" | "moderator-assigned" | "dispute-resolved" | "dispute-evidence-added" | "dispute-escalated" | "dispute-closed" => "dispute",
+        "dispute-opened"
+        | "moderator-assigned"
+        | "dispute-resolved"
+        | "dispute-evidence-added"
+        | "dispute-escalated"
+        | "dispute-closed" => "dispute",
         "vetting-reviewed" => "admin",
-        "role-changed" | "admin-granted" | "user-suspended" | "user-reinstated" | "account-suspended" | "account-reactivated" => "admin",
+        "role-changed"
+        | "admin-granted"
+        | "user-suspended"
+        | "user-reinstated"
+        | "account-suspended"
+        | "account-reactivated" => "admin",
         _ if actor_role == "system" => "system",
         _ => "system",
     }
@@ -61,7 +112,12 @@ fn target(e: &RecordedEvent) -> (String, String) {
 /// The payload without credentials or token hashes.
 fn details(payload: &Value) -> Value {
     match payload {
-        Value::Object(map) => Value::Object(map.iter().filter(|(k, _)| !k.contains("hash") && !k.contains("password")).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !k.contains("hash") && !k.contains("password"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -76,7 +132,12 @@ impl Projector for AuditLogProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.audit_logs"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let rows: Vec<Value> = events
                 .iter()

@@ -15,7 +15,17 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
     let chats = tables.get("marketplace.chats");
     let messages = tables.get("marketplace.messages");
     match decode::<ChatEvent>(e)? {
-        ChatEvent::ChatCreated { chat_id, chat_type, participants, project_id, support_request_id, title, status, created_by, at } => {
+        ChatEvent::ChatCreated {
+            chat_id,
+            chat_type,
+            participants,
+            project_id,
+            support_request_id,
+            title,
+            status,
+            created_by,
+            at,
+        } => {
             sqlx::query(&format!(
                 "insert into {chats} (id, type, participants, project_id, support_request_id, title, status, created_by, created_at, updated_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) on conflict (id) do nothing"
@@ -40,7 +50,17 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .execute(&mut *conn)
                 .await?;
         }
-        ChatEvent::MessageSent { chat_id, message_id, sender_id, sender_role, content, content_type, attachments, preview, at } => {
+        ChatEvent::MessageSent {
+            chat_id,
+            message_id,
+            sender_id,
+            sender_role,
+            content,
+            content_type,
+            attachments,
+            preview,
+            at,
+        } => {
             sqlx::query(&format!(
                 "insert into {messages} (id, chat_id, sender_id, sender_role, content, content_type, attachments, created_at, updated_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (id) do nothing"
@@ -55,12 +75,14 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .bind(at)
             .execute(&mut *conn)
             .await?;
-            sqlx::query(&format!("update {chats} set last_message_at = $2, last_message_preview = $3, updated_at = $2 where id = $1"))
-                .bind(chat_id)
-                .bind(at)
-                .bind(preview)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(&format!(
+                "update {chats} set last_message_at = $2, last_message_preview = $3, updated_at = $2 where id = $1"
+            ))
+            .bind(chat_id)
+            .bind(at)
+            .bind(preview)
+            .execute(&mut *conn)
+            .await?;
         }
         ChatEvent::MessagePinned { message_id, at, .. } | ChatEvent::MessageUnpinned { message_id, at, .. } => {
             let pinned = e.event_type == "message-pinned";
@@ -101,12 +123,25 @@ impl Projector for ConversationsProjector {
         "marketplace-conversations"
     }
     fn event_types(&self) -> &'static [&'static str] {
-        &["chat-created", "chat-archived", "message-sent", "message-pinned", "message-unpinned", "message-deleted", "messages-read"]
+        &[
+            "chat-created",
+            "chat-archived",
+            "message-sent",
+            "message-pinned",
+            "message-unpinned",
+            "message-deleted",
+            "messages-read",
+        ]
     }
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.chats", "marketplace.messages"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for e in events.iter().filter(|e| is_marketplace(e)) {
                 apply_one(conn, tables, e).await?;

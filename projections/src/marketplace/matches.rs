@@ -21,7 +21,18 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
     let t = tables.get("marketplace.matches");
     match decode::<MatchEvent>(e)? {
         MatchEvent::MatchGenerated {
-            match_id, project_id, freelancer_id, client_id, score, confidence, scoring_breakdown, explanation, status, expires_at, at, ..
+            match_id,
+            project_id,
+            freelancer_id,
+            client_id,
+            score,
+            confidence,
+            scoring_breakdown,
+            explanation,
+            status,
+            expires_at,
+            at,
+            ..
         } => {
             sqlx::query(&format!(
                 "insert into {t} (id, project_id, freelancer_id, client_id, score, confidence, scoring_breakdown, explanation, status,
@@ -42,7 +53,9 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .execute(&mut *conn)
             .await?;
         }
-        MatchEvent::MatchAccepted { match_id, status, client_action, at, .. } => answer(conn, t, match_id, status.as_str(), client_action, None, at).await?,
+        MatchEvent::MatchAccepted { match_id, status, client_action, at, .. } => {
+            answer(conn, t, match_id, status.as_str(), client_action, None, at).await?
+        }
         MatchEvent::MatchRejected { match_id, status, client_action, reason, at, .. } => {
             answer(conn, t, match_id, status.as_str(), client_action, reason, at).await?
         }
@@ -91,7 +104,12 @@ impl Projector for MatchesProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.matches"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for e in events.iter().filter(|e| is_marketplace(e)) {
                 apply_one(conn, tables, e).await?;
@@ -120,7 +138,12 @@ impl Projector for MatchProcess {
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, _tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        _tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for e in events.iter().filter(|e| is_marketplace(e)) {
                 match decode::<MatchEvent>(e)? {

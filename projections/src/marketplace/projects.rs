@@ -78,7 +78,13 @@ async fn insert_payment(conn: &mut PgConnection, tables: &Tables, p: Payment<'_>
     Ok(())
 }
 
-async fn milestone_status(conn: &mut PgConnection, tables: &Tables, id: Uuid, status: &str, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+async fn milestone_status(
+    conn: &mut PgConnection,
+    tables: &Tables,
+    id: Uuid,
+    status: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let t = tables.get("marketplace.milestones");
     sqlx::query(&format!("update {t} set status = $2, updated_at = $3 where id = $1"))
         .bind(id)
@@ -99,7 +105,16 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
     let milestones = tables.get("marketplace.milestones");
     let disputes = tables.get("marketplace.disputes");
     match event {
-        ProjectEvent::ProjectCreated { project_id, client_id, intake_form, total_amount, currency, platform_fee_percent, status, at } => {
+        ProjectEvent::ProjectCreated {
+            project_id,
+            client_id,
+            intake_form,
+            total_amount,
+            currency,
+            platform_fee_percent,
+            status,
+            at,
+        } => {
             sqlx::query(&format!(
                 "insert into {projects} (id, client_id, intake_form, status, total_amount, platform_fee, currency, created_at, updated_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (id) do nothing"
@@ -115,7 +130,18 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .execute(&mut *conn)
             .await?;
         }
-        ProjectEvent::MilestoneAdded { project_id, milestone_id, title, description, order, amount, currency, due_date, funded, at } => {
+        ProjectEvent::MilestoneAdded {
+            project_id,
+            milestone_id,
+            title,
+            description,
+            order,
+            amount,
+            currency,
+            due_date,
+            funded,
+            at,
+        } => {
             sqlx::query(&format!(
                 "insert into {milestones} (id, project_id, title, description, sort_order, amount, currency, status, funded, due_date, created_at, updated_at)
                  values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $10) on conflict (id) do nothing"
@@ -133,7 +159,16 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .execute(&mut *conn)
             .await?;
         }
-        ProjectEvent::ProjectFunded { project_id, amount, escrowed_amount, funded_milestones, payment_id, status, at, .. } => {
+        ProjectEvent::ProjectFunded {
+            project_id,
+            amount,
+            escrowed_amount,
+            funded_milestones,
+            payment_id,
+            status,
+            at,
+            ..
+        } => {
             sqlx::query(&format!(
                 "update {projects} set escrowed_amount = $2, funded_amount = funded_amount + $3, status = $4, updated_at = $5 where id = $1"
             ))
@@ -149,9 +184,33 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .bind(at)
                 .execute(&mut *conn)
                 .await?;
-            insert_payment(conn, tables, Payment { id: payment_id, project_id, milestone_id: None, dispute_id: None, kind: "pre_funding", amount, platform_fee: None, net_amount: amount, at }).await?;
+            insert_payment(
+                conn,
+                tables,
+                Payment {
+                    id: payment_id,
+                    project_id,
+                    milestone_id: None,
+                    dispute_id: None,
+                    kind: "pre_funding",
+                    amount,
+                    platform_fee: None,
+                    net_amount: amount,
+                    at,
+                },
+            )
+            .await?;
         }
-        ProjectEvent::MilestoneFunded { project_id, milestone_id, amount, escrowed_amount, payment_id, status, at, .. } => {
+        ProjectEvent::MilestoneFunded {
+            project_id,
+            milestone_id,
+            amount,
+            escrowed_amount,
+            payment_id,
+            status,
+            at,
+            ..
+        } => {
             sqlx::query(&format!(
                 "update {projects} set escrowed_amount = $2, funded_amount = funded_amount + $3, status = $4, updated_at = $5 where id = $1"
             ))
@@ -167,7 +226,22 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .bind(at)
                 .execute(&mut *conn)
                 .await?;
-            insert_payment(conn, tables, Payment { id: payment_id, project_id, milestone_id: Some(milestone_id), dispute_id: None, kind: "pre_funding", amount, platform_fee: None, net_amount: amount, at }).await?;
+            insert_payment(
+                conn,
+                tables,
+                Payment {
+                    id: payment_id,
+                    project_id,
+                    milestone_id: Some(milestone_id),
+                    dispute_id: None,
+                    kind: "pre_funding",
+                    amount,
+                    platform_fee: None,
+                    net_amount: amount,
+                    at,
+                },
+            )
+            .await?;
         }
         ProjectEvent::FreelancerMatched { project_id, freelancer_id, status, at, .. } => {
             sqlx::query(&format!("update {projects} set matched_freelancer_id = $2, matched_at = $3, status = $4, updated_at = $3 where id = $1"))
@@ -178,7 +252,9 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .execute(&mut *conn)
                 .await?;
         }
-        ProjectEvent::MilestoneStarted { milestone_id, at, .. } => milestone_status(conn, tables, milestone_id, "in_progress", at).await?,
+        ProjectEvent::MilestoneStarted { milestone_id, at, .. } => {
+            milestone_status(conn, tables, milestone_id, "in_progress", at).await?
+        }
         ProjectEvent::ProjectStarted { project_id, status, at } => {
             sqlx::query(&format!("update {projects} set status = $2, started_at = coalesce(started_at, $3), updated_at = $3 where id = $1"))
                 .bind(project_id)
@@ -208,19 +284,34 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .await?;
         }
         ProjectEvent::MilestoneRejected { milestone_id, reason, at, .. } => {
-            sqlx::query(&format!("update {milestones} set status = 'rejected', rejection_reason = $2, updated_at = $3 where id = $1"))
-                .bind(milestone_id)
-                .bind(reason)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(&format!(
+                "update {milestones} set status = 'rejected', rejection_reason = $2, updated_at = $3 where id = $1"
+            ))
+            .bind(milestone_id)
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
         }
-        ProjectEvent::MilestonePaymentReleased { project_id, milestone_id, amount, platform_fee, net_amount, escrowed_amount, payment_id, fee_payment_id, at, .. } => {
-            sqlx::query(&format!("update {milestones} set status = 'paid', paid_at = $2, updated_at = $2 where id = $1"))
-                .bind(milestone_id)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+        ProjectEvent::MilestonePaymentReleased {
+            project_id,
+            milestone_id,
+            amount,
+            platform_fee,
+            net_amount,
+            escrowed_amount,
+            payment_id,
+            fee_payment_id,
+            at,
+            ..
+        } => {
+            sqlx::query(&format!(
+                "update {milestones} set status = 'paid', paid_at = $2, updated_at = $2 where id = $1"
+            ))
+            .bind(milestone_id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
             sqlx::query(&format!(
                 "update {projects} set escrowed_amount = $2, released_amount = released_amount + $3, fees_amount = fees_amount + $4, updated_at = $5 where id = $1"
             ))
@@ -231,10 +322,52 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .bind(at)
             .execute(&mut *conn)
             .await?;
-            insert_payment(conn, tables, Payment { id: payment_id, project_id, milestone_id: Some(milestone_id), dispute_id: None, kind: "milestone_release", amount, platform_fee: Some(platform_fee), net_amount, at }).await?;
-            insert_payment(conn, tables, Payment { id: fee_payment_id, project_id, milestone_id: Some(milestone_id), dispute_id: None, kind: "platform_fee", amount: platform_fee, platform_fee: Some(platform_fee), net_amount: platform_fee, at }).await?;
+            insert_payment(
+                conn,
+                tables,
+                Payment {
+                    id: payment_id,
+                    project_id,
+                    milestone_id: Some(milestone_id),
+                    dispute_id: None,
+                    kind: "milestone_release",
+                    amount,
+                    platform_fee: Some(platform_fee),
+                    net_amount,
+                    at,
+                },
+            )
+            .await?;
+            insert_payment(
+                conn,
+                tables,
+                Payment {
+                    id: fee_payment_id,
+                    project_id,
+                    milestone_id: Some(milestone_id),
+                    dispute_id: None,
+                    kind: "platform_fee",
+                    amount: platform_fee,
+                    platform_fee: Some(platform_fee),
+                    net_amount: platform_fee,
+                    at,
+                },
+            )
+            .await?;
         }
-        ProjectEvent::DisputeOpened { project_id, dispute_id, milestone_id, initiator_id, initiator_role, dispute_type, reason, description, locked_amount, status, at } => {
+        ProjectEvent::DisputeOpened {
+            project_id,
+            dispute_id,
+            milestone_id,
+            initiator_id,
+            initiator_role,
+            dispute_type,
+            reason,
+            description,
+            locked_amount,
+            status,
+            at,
+        } => {
             sqlx::query(&format!(
                 "insert into {disputes} (id, project_id, milestone_id, initiator_id, initiator_role, type, reason, description, status, locked_amount, created_at, updated_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $10) on conflict (id) do nothing"
@@ -271,9 +404,24 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .await?;
         }
         ProjectEvent::DisputeResolved {
-            project_id, dispute_id, milestone_id, decision, resolution_amount, notes, resolved_by, released_amount, refunded_amount,
-            platform_fee, net_released, escrowed_amount, release_payment_id, refund_payment_id, fee_payment_id, milestone_status: ms,
-            project_status, at,
+            project_id,
+            dispute_id,
+            milestone_id,
+            decision,
+            resolution_amount,
+            notes,
+            resolved_by,
+            released_amount,
+            refunded_amount,
+            platform_fee,
+            net_released,
+            escrowed_amount,
+            release_payment_id,
+            refund_payment_id,
+            fee_payment_id,
+            milestone_status: ms,
+            project_status,
+            at,
         } => {
             let resolution = json!({
                 "decision": decision, "resolutionAmount": resolution_amount, "notes": notes, "resolvedBy": resolved_by, "resolvedAt": at,
@@ -312,25 +460,73 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .execute(&mut *conn)
             .await?;
             if let Some(id) = release_payment_id {
-                insert_payment(conn, tables, Payment { id, project_id, milestone_id, dispute_id: Some(dispute_id), kind: "milestone_release", amount: released_amount, platform_fee: Some(platform_fee), net_amount: net_released, at }).await?;
+                insert_payment(
+                    conn,
+                    tables,
+                    Payment {
+                        id,
+                        project_id,
+                        milestone_id,
+                        dispute_id: Some(dispute_id),
+                        kind: "milestone_release",
+                        amount: released_amount,
+                        platform_fee: Some(platform_fee),
+                        net_amount: net_released,
+                        at,
+                    },
+                )
+                .await?;
             }
             if let Some(id) = refund_payment_id {
-                insert_payment(conn, tables, Payment { id, project_id, milestone_id, dispute_id: Some(dispute_id), kind: "refund", amount: refunded_amount, platform_fee: None, net_amount: refunded_amount, at }).await?;
+                insert_payment(
+                    conn,
+                    tables,
+                    Payment {
+                        id,
+                        project_id,
+                        milestone_id,
+                        dispute_id: Some(dispute_id),
+                        kind: "refund",
+                        amount: refunded_amount,
+                        platform_fee: None,
+                        net_amount: refunded_amount,
+                        at,
+                    },
+                )
+                .await?;
             }
             if let Some(id) = fee_payment_id {
-                insert_payment(conn, tables, Payment { id, project_id, milestone_id, dispute_id: Some(dispute_id), kind: "platform_fee", amount: platform_fee, platform_fee: Some(platform_fee), net_amount: platform_fee, at }).await?;
+                insert_payment(
+                    conn,
+                    tables,
+                    Payment {
+                        id,
+                        project_id,
+                        milestone_id,
+                        dispute_id: Some(dispute_id),
+                        kind: "platform_fee",
+                        amount: platform_fee,
+                        platform_fee: Some(platform_fee),
+                        net_amount: platform_fee,
+                        at,
+                    },
+                )
+                .await?;
             }
         }
         ProjectEvent::IntakeFormUpdated { project_id, intake_form, total_amount, at } => {
-            sqlx::query(&format!("update {projects} set intake_form = $2, total_amount = $3, updated_at = $4 where id = $1"))
-                .bind(project_id)
-                .bind(serde_json::to_value(&intake_form).expect("intake form"))
-                .bind(total_amount)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(&format!(
+                "update {projects} set intake_form = $2, total_amount = $3, updated_at = $4 where id = $1"
+            ))
+            .bind(project_id)
+            .bind(serde_json::to_value(&intake_form).expect("intake form"))
+            .bind(total_amount)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
         }
-        ProjectEvent::ProjectSubmittedForFunding { project_id, status, at } | ProjectEvent::MatchingStarted { project_id, status, at } => {
+        ProjectEvent::ProjectSubmittedForFunding { project_id, status, at }
+        | ProjectEvent::MatchingStarted { project_id, status, at } => {
             sqlx::query(&format!("update {projects} set status = $2, updated_at = $3 where id = $1"))
                 .bind(project_id)
                 .bind(status.as_str())
@@ -338,8 +534,23 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .execute(&mut *conn)
                 .await?;
         }
-        ProjectEvent::ProjectCompleted { project_id, status, at, refunded_amount, escrowed_amount, refund_payment_id }
-        | ProjectEvent::ProjectCancelled { project_id, status, at, refunded_amount, escrowed_amount, refund_payment_id, .. } => {
+        ProjectEvent::ProjectCompleted {
+            project_id,
+            status,
+            at,
+            refunded_amount,
+            escrowed_amount,
+            refund_payment_id,
+        }
+        | ProjectEvent::ProjectCancelled {
+            project_id,
+            status,
+            at,
+            refunded_amount,
+            escrowed_amount,
+            refund_payment_id,
+            ..
+        } => {
             let completed = e.event_type == "project-completed";
             sqlx::query(&format!(
                 "update {projects} set status = $2, escrowed_amount = $3, refunded_amount = refunded_amount + $4,
@@ -354,7 +565,22 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .execute(&mut *conn)
             .await?;
             if let Some(id) = refund_payment_id {
-                insert_payment(conn, tables, Payment { id, project_id, milestone_id: None, dispute_id: None, kind: "refund", amount: refunded_amount, platform_fee: None, net_amount: refunded_amount, at }).await?;
+                insert_payment(
+                    conn,
+                    tables,
+                    Payment {
+                        id,
+                        project_id,
+                        milestone_id: None,
+                        dispute_id: None,
+                        kind: "refund",
+                        amount: refunded_amount,
+                        platform_fee: None,
+                        net_amount: refunded_amount,
+                        at,
+                    },
+                )
+                .await?;
             }
         }
         ProjectEvent::DisputeEvidenceAdded { dispute_id, evidence, at, .. } => {
@@ -365,7 +591,8 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .execute(&mut *conn)
                 .await?;
         }
-        ProjectEvent::DisputeEscalated { dispute_id, status, at, .. } | ProjectEvent::DisputeClosed { dispute_id, status, at, .. } => {
+        ProjectEvent::DisputeEscalated { dispute_id, status, at, .. }
+        | ProjectEvent::DisputeClosed { dispute_id, status, at, .. } => {
             sqlx::query(&format!("update {disputes} set status = $2, updated_at = $3 where id = $1"))
                 .bind(dispute_id)
                 .bind(status.as_str())
@@ -380,8 +607,17 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
 /// A provider webhook moves a payment row (born from a project event, so it exists already).
 async fn apply_webhook(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) -> Result<(), ProjectionError> {
     let PaymentEvent::PaymentWebhookRecorded {
-        payment_id, webhook_event_id, to, stripe_payment_intent_id, stripe_payout_id, stripe_transfer_id, stripe_customer_id,
-        stripe_account_id, error_message, at, ..
+        payment_id,
+        webhook_event_id,
+        to,
+        stripe_payment_intent_id,
+        stripe_payout_id,
+        stripe_transfer_id,
+        stripe_customer_id,
+        stripe_account_id,
+        error_message,
+        at,
+        ..
     } = super::decode::<PaymentEvent>(e)?;
     let payments = tables.get("marketplace.payments");
     sqlx::query(&format!(
@@ -485,7 +721,12 @@ impl Projector for ProjectsProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.projects", "marketplace.milestones", "marketplace.disputes", "marketplace.payments"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             // Inserts accumulate; any other event first flushes them, so rows change in log order.
             let mut inserts = Inserts::default();

@@ -16,17 +16,21 @@ pub struct VettingProjector;
 
 /// The vetting as it was right after `e`: its stream folded up to `e`'s version.
 async fn fold_until(conn: &mut PgConnection, e: &RecordedEvent) -> Result<Vetting, ProjectionError> {
-    let rows = sqlx::query("select event_type, payload from events where stream_id = $1 and version <= $2 order by version")
-        .bind(&e.stream_id)
-        .bind(e.version)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("select event_type, payload from events where stream_id = $1 and version <= $2 order by version")
+            .bind(&e.stream_id)
+            .bind(e.version)
+            .fetch_all(&mut *conn)
+            .await?;
     let mut vetting = Vetting::default();
     for row in rows {
         let event_type: String = row.try_get("event_type")?;
         let payload: Value = row.try_get("payload")?;
-        let event: VettingEvent = decode_event(&event_type, &payload)
-            .map_err(|err| ProjectionError::Event { position: e.position, event_type: event_type.clone(), message: err.to_string() })?;
+        let event: VettingEvent = decode_event(&event_type, &payload).map_err(|err| ProjectionError::Event {
+            position: e.position,
+            event_type: event_type.clone(),
+            message: err.to_string(),
+        })?;
         vetting.evolve(&event);
     }
     Ok(vetting)
@@ -92,12 +96,23 @@ impl Projector for VettingProjector {
         "marketplace-vetting"
     }
     fn event_types(&self) -> &'static [&'static str] {
-        &["vetting-started", "identity-verification-recorded", "english-proficiency-recorded", "skill-assessment-recorded", "vetting-reviewed"]
+        &[
+            "vetting-started",
+            "identity-verification-recorded",
+            "english-proficiency-recorded",
+            "skill-assessment-recorded",
+            "vetting-reviewed",
+        ]
     }
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.vetting_results"]
     }
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, tables: &'a Tables, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        tables: &'a Tables,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for e in events.iter().filter(|e| is_marketplace(e)) {
                 write_row(conn, tables, e).await?;

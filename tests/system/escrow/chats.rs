@@ -21,13 +21,32 @@ async fn only_participants_use_a_project_chat_with_pins_deletes_and_read_receipt
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     // A stranger can neither open a chat on the project nor write in this one.
-    refused(&app, "create-chat", &stranger, json!({ "chatId": Uuid::now_v7(), "chatType": "project", "projectId": p, "participants": [s.client_id] })).await;
-    refused(&app, "send-message", &stranger, json!({ "chatId": chat, "messageId": Uuid::now_v7(), "content": "hi", "contentType": "text" })).await;
-    refused(&app, "send-message", &s.client, json!({ "chatId": chat, "messageId": Uuid::now_v7(), "content": "I am the system", "contentType": "system" })).await;
+    refused(
+        &app,
+        "create-chat",
+        &stranger,
+        json!({ "chatId": Uuid::now_v7(), "chatType": "project", "projectId": p, "participants": [s.client_id] }),
+    )
+    .await;
+    refused(
+        &app,
+        "send-message",
+        &stranger,
+        json!({ "chatId": chat, "messageId": Uuid::now_v7(), "content": "hi", "contentType": "text" }),
+    )
+    .await;
+    refused(
+        &app,
+        "send-message",
+        &s.client,
+        json!({ "chatId": chat, "messageId": Uuid::now_v7(), "content": "I am the system", "contentType": "system" }),
+    )
+    .await;
 
     // The freelancer watches the chat's messages live; the client's message arrives.
     let url = format!("{}/v1/marketplace/messages?chatId={chat}", app.base);
-    let response = app.http.get(url).bearer_auth(&s.freelancer).header("accept", "text/event-stream").send().await.unwrap();
+    let response =
+        app.http.get(url).bearer_auth(&s.freelancer).header("accept", "text/event-stream").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();
     let mut seen = String::new();
@@ -36,7 +55,8 @@ async fn only_participants_use_a_project_chat_with_pins_deletes_and_read_receipt
     let mut sent = None;
     loop {
         assert!(tokio::time::Instant::now() < deadline, "no live update arrived: {seen}");
-        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("sse data").unwrap().unwrap();
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("sse data").unwrap().unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
         if seen.contains("event: snapshot") && sent.is_none() {
             sent = Some(ok(&app, "send-message", &s.client, json!({ "chatId": chat, "messageId": first, "content": "Hello   there,\nthe mockups are ready", "contentType": "text" })).await);
@@ -60,17 +80,29 @@ async fn only_participants_use_a_project_chat_with_pins_deletes_and_read_receipt
     let m = app.get(&format!("/v1/marketplace/messages/{first}?after={}", position(&read)), Some(&s.client)).await;
     assert_eq!(m.body["readBy"][0]["userId"], s.freelancer_id.as_str(), "{:?}", m.body);
     let pinned = ok(&app, "pin-message", &s.freelancer, json!({ "chatId": chat, "messageId": first })).await;
-    let pins = app.get(&format!("/v1/marketplace/messages?chatId={chat}&isPinned=true&after={}", position(&pinned)), Some(&s.client)).await;
+    let pins = app
+        .get(
+            &format!("/v1/marketplace/messages?chatId={chat}&isPinned=true&after={}", position(&pinned)),
+            Some(&s.client),
+        )
+        .await;
     assert_eq!(pins.body["items"].as_array().unwrap().len(), 1, "{:?}", pins.body);
     refused(&app, "delete-message", &s.freelancer, json!({ "chatId": chat, "messageId": first })).await;
     let deleted = ok(&app, "delete-message", &s.client, json!({ "chatId": chat, "messageId": first })).await;
     let m = app.get(&format!("/v1/marketplace/messages/{first}?after={}", position(&deleted)), Some(&s.client)).await;
-    assert_eq!((m.body["isDeleted"].as_bool(), m.body["isPinned"].as_bool()), (Some(true), Some(false)), "{:?}", m.body);
+    assert_eq!(
+        (m.body["isDeleted"].as_bool(), m.body["isPinned"].as_bool()),
+        (Some(true), Some(false)),
+        "{:?}",
+        m.body
+    );
     assert!(m.body["deletedAt"].is_string());
     let (_, moderator) = moderator(&app, &admin, "mod-chat@example.com").await;
     ok(&app, "delete-message", &moderator, json!({ "chatId": chat, "messageId": file })).await;
     let before = event_count(&app).await;
-    let twice = app.command("marketplace", "delete-message", Some(&s.client), json!({ "chatId": chat, "messageId": first })).await;
+    let twice = app
+        .command("marketplace", "delete-message", Some(&s.client), json!({ "chatId": chat, "messageId": first }))
+        .await;
     assert_eq!(twice.status, 409, "{:?}", twice.body);
     assert_eq!(event_count(&app).await, before);
 
@@ -82,6 +114,12 @@ async fn only_participants_use_a_project_chat_with_pins_deletes_and_read_receipt
     assert_eq!(theirs.body["items"].as_array().map(Vec::len), Some(0), "{:?}", theirs.body);
     let mine = app.get(&format!("/v1/marketplace/chats?participants={}", s.freelancer_id), Some(&s.freelancer)).await;
     assert_eq!(mine.body["items"][0]["status"], "archived", "{:?}", mine.body);
-    assert_eq!(app.get(&format!("/v1/marketplace/messages?chatId={chat}"), Some(&admin)).await.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get(&format!("/v1/marketplace/messages?chatId={chat}"), Some(&admin)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     app.cleanup().await;
 }

@@ -31,7 +31,8 @@ async fn a_project_goes_from_intake_through_matching_and_a_dispute_to_completion
     let best = proposals[0]["matchId"].as_str().unwrap().to_owned();
     let other = proposals[1]["matchId"].as_str().unwrap().to_owned();
     let at = position(&generated.body);
-    let listed = app.get(&format!("/v1/marketplace/matches?projectId={p}&order=desc&after={at}"), Some(&s.client)).await;
+    let listed =
+        app.get(&format!("/v1/marketplace/matches?projectId={p}&order=desc&after={at}"), Some(&s.client)).await;
     let items = listed.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{:?}", listed.body);
     assert_eq!(items[0]["id"], best.as_str(), "by (project, score), best first");
@@ -43,21 +44,50 @@ async fn a_project_goes_from_intake_through_matching_and_a_dispute_to_completion
     // Accepting the best proposal matches the project with that freelancer; the other is rejected.
     let accepted = ok(&app, "accept-match", &s.client, json!({ "matchId": best })).await;
     ok(&app, "reject-match", &s.client, json!({ "matchId": other, "reason": "skills" })).await;
-    let project = wait_until(&app, &format!("/v1/marketplace/projects/{p}?after={}", position(&accepted)), &s.client, "project matched", |b| b["status"] == "matched").await;
+    let project = wait_until(
+        &app,
+        &format!("/v1/marketplace/projects/{p}?after={}", position(&accepted)),
+        &s.client,
+        "project matched",
+        |b| b["status"] == "matched",
+    )
+    .await;
     assert_eq!(project["matchedFreelancerId"], s.freelancer_id.as_str());
     let m = app.get(&format!("/v1/marketplace/matches/{best}"), Some(&s.freelancer)).await;
-    assert_eq!((m.body["status"].as_str(), m.body["clientAction"].as_str()), (Some("accepted"), Some("accepted")), "{:?}", m.body);
+    assert_eq!(
+        (m.body["status"].as_str(), m.body["clientAction"].as_str()),
+        (Some("accepted"), Some("accepted")),
+        "{:?}",
+        m.body
+    );
 
     // Work: the project starts, milestone 1 is delivered and paid.
-    let started = app.command_with("marketplace", "start-project", Some(&s.freelancer), json!({ "projectId": p }), &[("user-agent", "escrow-tests/1")]).await;
+    let started = app
+        .command_with(
+            "marketplace",
+            "start-project",
+            Some(&s.freelancer),
+            json!({ "projectId": p }),
+            &[("user-agent", "escrow-tests/1")],
+        )
+        .await;
     assert_eq!(started.status, 200, "{:?}", started.body);
     let started = started.body;
     let project = app.get(&format!("/v1/marketplace/projects/{p}?after={}", position(&started)), Some(&s.client)).await;
     assert_eq!(project.body["status"], "in_progress");
     let again = app.command("marketplace", "start-project", Some(&s.client), json!({ "projectId": p })).await;
     assert_eq!(again.status, 409, "{:?}", again.body);
-    assert!(again.body["detail"].as_str().unwrap().contains("in_progress"), "names the current status: {:?}", again.body);
-    for (name, token) in [("start-milestone", &s.freelancer), ("submit-milestone", &s.freelancer), ("approve-milestone", &s.client), ("release-milestone-payment", &s.client)] {
+    assert!(
+        again.body["detail"].as_str().unwrap().contains("in_progress"),
+        "names the current status: {:?}",
+        again.body
+    );
+    for (name, token) in [
+        ("start-milestone", &s.freelancer),
+        ("submit-milestone", &s.freelancer),
+        ("approve-milestone", &s.client),
+        ("release-milestone-payment", &s.client),
+    ] {
         let mut body = json!({ "projectId": p, "milestoneId": s.m1 });
         if name == "submit-milestone" {
             body["deliverables"] = json!([{ "name": "mockups" }]);
@@ -67,16 +97,36 @@ async fn a_project_goes_from_intake_through_matching_and_a_dispute_to_completion
 
     // Milestone 2 is disputed, escalated, and settled by an admin.
     ok(&app, "start-milestone", &s.freelancer, json!({ "projectId": p, "milestoneId": s.m2 })).await;
-    ok(&app, "submit-milestone", &s.freelancer, json!({ "projectId": p, "milestoneId": s.m2, "deliverables": [{ "name": "site" }] })).await;
+    ok(
+        &app,
+        "submit-milestone",
+        &s.freelancer,
+        json!({ "projectId": p, "milestoneId": s.m2, "deliverables": [{ "name": "site" }] }),
+    )
+    .await;
     let d = Uuid::now_v7();
     ok(&app, "open-dispute", &s.client, json!({ "projectId": p, "disputeId": d, "milestoneId": s.m2, "disputeType": "milestone_quality", "reason": "broken", "description": "the build fails" })).await;
     ok(&app, "add-dispute-evidence", &s.freelancer, json!({ "projectId": p, "disputeId": d, "evidence": { "type": "milestone_deliverable", "milestoneId": s.m2, "description": "it builds here" } })).await;
     let (mod_id, moderator) = moderator(&app, &admin, "mod-full@example.com").await;
     ok(&app, "assign-moderator", &admin, json!({ "projectId": p, "disputeId": d, "moderatorId": mod_id })).await;
-    ok(&app, "escalate-dispute", &s.freelancer, json!({ "projectId": p, "disputeId": d, "reason": "needs an admin" })).await;
-    let by_mod = app.command("marketplace", "resolve-dispute", Some(&moderator), json!({ "projectId": p, "disputeId": d, "decision": "client_favor", "notes": "x" })).await;
+    ok(&app, "escalate-dispute", &s.freelancer, json!({ "projectId": p, "disputeId": d, "reason": "needs an admin" }))
+        .await;
+    let by_mod = app
+        .command(
+            "marketplace",
+            "resolve-dispute",
+            Some(&moderator),
+            json!({ "projectId": p, "disputeId": d, "decision": "client_favor", "notes": "x" }),
+        )
+        .await;
     assert_eq!(by_mod.status, 403, "an escalated dispute is the admins': {:?}", by_mod.body);
-    ok(&app, "resolve-dispute", &admin, json!({ "projectId": p, "disputeId": d, "decision": "partial", "resolutionAmount": 20_000, "notes": "half" })).await;
+    ok(
+        &app,
+        "resolve-dispute",
+        &admin,
+        json!({ "projectId": p, "disputeId": d, "decision": "partial", "resolutionAmount": 20_000, "notes": "half" }),
+    )
+    .await;
     let closed = ok(&app, "close-dispute", &admin, json!({ "projectId": p, "disputeId": d })).await;
     let dispute = app.get(&format!("/v1/marketplace/disputes/{d}?after={}", position(&closed)), Some(&s.client)).await;
     assert_eq!(dispute.body["status"], "closed");
@@ -84,23 +134,54 @@ async fn a_project_goes_from_intake_through_matching_and_a_dispute_to_completion
 
     // Completion, and the ledger balances.
     let completed = ok(&app, "complete-project", &s.client, json!({ "projectId": p })).await;
-    let project = app.get(&format!("/v1/marketplace/projects/{p}?after={}", position(&completed)), Some(&s.client)).await;
+    let project =
+        app.get(&format!("/v1/marketplace/projects/{p}?after={}", position(&completed)), Some(&s.client)).await;
     assert_eq!(project.body["status"], "completed");
     let ledger = app.get(&format!("/v1/marketplace/projects/{p}/ledger"), Some(&s.freelancer)).await;
     assert_eq!(ledger.status, 200, "{:?}", ledger.body);
     let l = &ledger.body;
-    assert_eq!((l["funded"].as_i64(), l["escrowed"].as_i64(), l["released"].as_i64(), l["refunded"].as_i64(), l["fees"].as_i64()), (Some(100_000), Some(0), Some(80_000), Some(20_000), Some(8_000)), "{l}");
+    assert_eq!(
+        (
+            l["funded"].as_i64(),
+            l["escrowed"].as_i64(),
+            l["released"].as_i64(),
+            l["refunded"].as_i64(),
+            l["fees"].as_i64()
+        ),
+        (Some(100_000), Some(0), Some(80_000), Some(20_000), Some(8_000)),
+        "{l}"
+    );
     assert_eq!(l["releasedNet"], 72_000);
     assert_eq!(l["balanced"], true);
-    let mut kinds: Vec<(String, i64)> = l["payments"].as_array().unwrap().iter().map(|p| (p["type"].as_str().unwrap().to_owned(), p["netAmount"].as_i64().unwrap())).collect();
+    let mut kinds: Vec<(String, i64)> = l["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["type"].as_str().unwrap().to_owned(), p["netAmount"].as_i64().unwrap()))
+        .collect();
     kinds.sort();
-    assert_eq!(kinds, vec![("milestone_release".into(), 18_000), ("milestone_release".into(), 54_000), ("platform_fee".into(), 2_000), ("platform_fee".into(), 6_000), ("pre_funding".into(), 100_000), ("refund".into(), 20_000)]);
+    assert_eq!(
+        kinds,
+        vec![
+            ("milestone_release".into(), 18_000),
+            ("milestone_release".into(), 54_000),
+            ("platform_fee".into(), 2_000),
+            ("platform_fee".into(), 6_000),
+            ("pre_funding".into(), 100_000),
+            ("refund".into(), 20_000)
+        ]
+    );
     let (_, stranger) = app.member("stranger-full@example.com", "client").await;
     assert_eq!(app.get(&format!("/v1/marketplace/projects/{p}/ledger"), Some(&stranger)).await.status, 404);
 
     // The audit log has the new events, with the actor and role.
     let at = position(&completed);
-    for (action, role) in [("match_accepted", "client"), ("dispute_escalated", "freelancer"), ("dispute_closed", "admin"), ("project_started", "freelancer")] {
+    for (action, role) in [
+        ("match_accepted", "client"),
+        ("dispute_escalated", "freelancer"),
+        ("dispute_closed", "admin"),
+        ("project_started", "freelancer"),
+    ] {
         let log = app.get(&format!("/v1/audit/log?action={action}&after={at}"), Some(&admin)).await;
         let row = &log.body["items"][0];
         assert_eq!(row["actorRole"], role, "{action}: {:?}", log.body);

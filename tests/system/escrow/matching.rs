@@ -16,14 +16,18 @@ async fn a_pending_match_expires_after_seven_days() {
     ok(&app, "fund-project", &s.client, json!({ "projectId": p })).await;
     let generated = ok(&app, "generate-matches", &s.client, json!({ "projectId": p })).await;
     let proposal = generated["result"]["matches"][0]["matchId"].as_str().unwrap().to_owned();
-    let m = app.get(&format!("/v1/marketplace/matches/{proposal}?after={}", position(&generated)), Some(&s.client)).await;
+    let m =
+        app.get(&format!("/v1/marketplace/matches/{proposal}?after={}", position(&generated)), Some(&s.client)).await;
     assert_eq!(m.body["status"], "pending");
 
     // The process manager has scheduled the expiry at createdAt + 7 days.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let due: chrono::DateTime<chrono::Utc> = loop {
         let row: Option<chrono::DateTime<chrono::Utc>> =
-            sqlx::query_scalar("select due_at from scheduled_commands where command = 'expire-match'").fetch_optional(&app.db.pool).await.unwrap();
+            sqlx::query_scalar("select due_at from scheduled_commands where command = 'expire-match'")
+                .fetch_optional(&app.db.pool)
+                .await
+                .unwrap();
         if let Some(due) = row {
             break due;
         }
@@ -39,13 +43,22 @@ async fn a_pending_match_expires_after_seven_days() {
     let scheduler = app.state.scheduler();
     app.clock.advance(chrono::Duration::days(6));
     assert_eq!(scheduler.run_due().await.unwrap(), 0);
-    assert_eq!(app.get(&format!("/v1/marketplace/matches/{proposal}"), Some(&s.client)).await.body["status"], "pending");
+    assert_eq!(
+        app.get(&format!("/v1/marketplace/matches/{proposal}"), Some(&s.client)).await.body["status"],
+        "pending"
+    );
 
     // Seven days on, the scheduler expires it (whichever scheduler pass gets there first).
     app.clock.advance(chrono::Duration::days(1));
     scheduler.run_due().await.unwrap();
-    wait_until(&app, &format!("/v1/marketplace/matches/{proposal}"), &s.client, "match expired", |b| b["status"] == "expired").await;
-    let status: String = sqlx::query_scalar("select status from scheduled_commands where command = 'expire-match'").fetch_one(&app.db.pool).await.unwrap();
+    wait_until(&app, &format!("/v1/marketplace/matches/{proposal}"), &s.client, "match expired", |b| {
+        b["status"] == "expired"
+    })
+    .await;
+    let status: String = sqlx::query_scalar("select status from scheduled_commands where command = 'expire-match'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "done");
     let late = app.command("marketplace", "accept-match", Some(&s.client), json!({ "matchId": proposal })).await;
     assert_eq!(late.status, 409, "{:?}", late.body);

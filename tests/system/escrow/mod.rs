@@ -111,7 +111,13 @@ pub async fn moderator(app: &TestApp, admin: &str, email: &str) -> (String, Stri
 /// Sets a freelancer's skills, availability and timezone, and waits until the users table shows
 /// them (generate-matches reads candidates from it).
 pub async fn profile(app: &TestApp, token: &str, id: &str, skills: &[&str], availability: &str, admin: &str) {
-    let r = ok(app, "update-freelancer-profile", token, json!({ "userId": id, "skills": skills, "availability": availability, "timezone": "UTC" })).await;
+    let r = ok(
+        app,
+        "update-freelancer-profile",
+        token,
+        json!({ "userId": id, "skills": skills, "availability": availability, "timezone": "UTC" }),
+    )
+    .await;
     let at = position(&r);
     let user = app.get(&format!("/v1/marketplace/users/{id}?after={at}"), Some(admin)).await;
     assert_eq!(user.body["profile"]["skills"], json!(skills), "{:?}", user.body);

@@ -62,24 +62,50 @@ async fn every_new_command_refuses_the_roles_that_may_not_send_it() {
     let chat = Uuid::now_v7();
     let (cid, sid) = (s.client_id.clone(), fid.clone());
     for token in [&other, &outsider] {
-        refused(&app, "create-chat", token, json!({ "chatId": chat, "chatType": "project", "projectId": p, "participants": [cid, sid] })).await;
+        refused(
+            &app,
+            "create-chat",
+            token,
+            json!({ "chatId": chat, "chatType": "project", "projectId": p, "participants": [cid, sid] }),
+        )
+        .await;
     }
     refused(&app, "create-chat", &client, json!({ "chatId": chat, "chatType": "system", "participants": [cid] })).await;
-    ok(&app, "create-chat", &client, json!({ "chatId": chat, "chatType": "project", "projectId": p, "participants": [cid, sid] })).await;
+    ok(
+        &app,
+        "create-chat",
+        &client,
+        json!({ "chatId": chat, "chatType": "project", "projectId": p, "participants": [cid, sid] }),
+    )
+    .await;
     let message = Uuid::now_v7();
-    ok(&app, "send-message", &client, json!({ "chatId": chat, "messageId": message, "content": "hello", "contentType": "text" })).await;
+    ok(
+        &app,
+        "send-message",
+        &client,
+        json!({ "chatId": chat, "messageId": message, "content": "hello", "contentType": "text" }),
+    )
+    .await;
     let on_message = |extra: Value| {
         let mut body = json!({ "chatId": chat, "messageId": message });
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         body
     };
     let chat_tries: Vec<(&str, Value, Vec<&String>)> = vec![
-        ("send-message", json!({ "chatId": chat, "messageId": Uuid::now_v7(), "content": "x", "contentType": "text" }), vec![&other, &outsider]),
+        (
+            "send-message",
+            json!({ "chatId": chat, "messageId": Uuid::now_v7(), "content": "x", "contentType": "text" }),
+            vec![&other, &outsider],
+        ),
         ("archive-chat", json!({ "chatId": chat }), vec![&other, &outsider]),
         ("pin-message", on_message(json!({})), vec![&other, &outsider]),
         ("unpin-message", on_message(json!({})), vec![&other, &outsider]),
         ("delete-message", on_message(json!({})), vec![&freelancer, &other, &outsider]),
-        ("mark-messages-read", json!({ "chatId": chat, "upToMessageId": message }), vec![&moderator, &admin, &other, &outsider]),
+        (
+            "mark-messages-read",
+            json!({ "chatId": chat, "upToMessageId": message }),
+            vec![&moderator, &admin, &other, &outsider],
+        ),
     ];
     for (name, body, tokens) in chat_tries {
         for token in tokens {
@@ -93,9 +119,18 @@ async fn every_new_command_refuses_the_roles_that_may_not_send_it() {
     }
     ok(&app, "start-vetting", &freelancer, json!({ "freelancerId": fid })).await;
     let results = [
-        ("record-identity-verification", json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "provider": "dojah", "status": "verified" })),
-        ("record-english-proficiency", json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "grammarScore": 1, "comprehensionScore": 1, "writtenResponseScore": 1 })),
-        ("record-skill-assessment", json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "skillId": "x", "skillName": "X", "assessmentType": "mcq", "score": 1 })),
+        (
+            "record-identity-verification",
+            json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "provider": "dojah", "status": "verified" }),
+        ),
+        (
+            "record-english-proficiency",
+            json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "grammarScore": 1, "comprehensionScore": 1, "writtenResponseScore": 1 }),
+        ),
+        (
+            "record-skill-assessment",
+            json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "skillId": "x", "skillName": "X", "assessmentType": "mcq", "score": 1 }),
+        ),
         ("review-vetting", json!({ "freelancerId": fid, "decision": "reject" })),
     ];
     for (name, body) in results {
@@ -105,10 +140,18 @@ async fn every_new_command_refuses_the_roles_that_may_not_send_it() {
     }
 
     // Payments: only the provider's webhook (or an admin) records what the provider reported.
-    let payments = app.get(&format!("/v1/marketplace/payments?projectId={p}&after={}", super::position(&funded)), Some(&client)).await;
+    let payments = app
+        .get(&format!("/v1/marketplace/payments?projectId={p}&after={}", super::position(&funded)), Some(&client))
+        .await;
     let payment = payments.body["items"][0]["id"].as_str().unwrap().to_owned();
     for token in [&client, &freelancer, &moderator, &outsider] {
-        refused(&app, "record-payment-webhook", token, json!({ "paymentId": payment, "webhookEventId": "evt_x", "status": "succeeded" })).await;
+        refused(
+            &app,
+            "record-payment-webhook",
+            token,
+            json!({ "paymentId": payment, "webhookEventId": "evt_x", "status": "succeeded" }),
+        )
+        .await;
     }
     app.cleanup().await;
 }

@@ -46,7 +46,8 @@ async fn a_vetting_scores_20_30_50_and_a_correction_keeps_the_history() {
     ok(&app, "record-english-proficiency", &admin, json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "grammarScore": 80, "comprehensionScore": 70, "writtenResponseScore": 90 })).await;
     let skill = Uuid::now_v7();
     let r = ok(&app, "record-skill-assessment", &admin, json!({ "freelancerId": fid, "resultId": skill, "skillId": "rust", "skillName": "Rust", "assessmentType": "coding", "score": 60, "details": { "tasks": 3 } })).await;
-    let row = app.get(&format!("/v1/marketplace/vetting_results/{fid}?after={}", position(&r)), Some(&freelancer)).await.body;
+    let row =
+        app.get(&format!("/v1/marketplace/vetting_results/{fid}?after={}", position(&r)), Some(&freelancer)).await.body;
     // 0.2 × 90 + 0.3 × 81 + 0.5 × 60 = 72.3
     assert_eq!(row["overallScore"].as_f64(), Some(72.3), "{row}");
     assert_eq!(row["identityVerification"]["status"], "verified");
@@ -55,21 +56,30 @@ async fn a_vetting_scores_20_30_50_and_a_correction_keeps_the_history() {
 
     // The skill result is corrected to 80: a new result; the current view shows it.
     let r = ok(&app, "record-skill-assessment", &admin, json!({ "freelancerId": fid, "resultId": Uuid::now_v7(), "skillId": "rust", "skillName": "Rust", "assessmentType": "coding", "score": 80, "corrects": skill })).await;
-    let row = app.get(&format!("/v1/marketplace/vetting_results/{fid}?after={}", position(&r)), Some(&freelancer)).await.body;
+    let row =
+        app.get(&format!("/v1/marketplace/vetting_results/{fid}?after={}", position(&r)), Some(&freelancer)).await.body;
     assert_eq!(row["overallScore"].as_f64(), Some(82.3), "{row}");
     let skills = row["skillAssessments"].as_array().unwrap();
     assert_eq!((skills.len(), skills[0]["score"].as_u64()), (1, Some(80)), "{row}");
 
     // Review by an admin only.
     refused(&app, "review-vetting", &freelancer, json!({ "freelancerId": fid, "decision": "approve" })).await;
-    let r = ok(&app, "review-vetting", &admin, json!({ "freelancerId": fid, "decision": "approve", "notes": "solid" })).await;
-    let row = app.get(&format!("/v1/marketplace/vetting_results/{fid}?after={}", position(&r)), Some(&admin)).await.body;
+    let r = ok(&app, "review-vetting", &admin, json!({ "freelancerId": fid, "decision": "approve", "notes": "solid" }))
+        .await;
+    let row =
+        app.get(&format!("/v1/marketplace/vetting_results/{fid}?after={}", position(&r)), Some(&admin)).await.body;
     assert_eq!((row["status"].as_str(), row["reviewNotes"].as_str()), (Some("approved"), Some("solid")));
     assert!(row["reviewedAt"].is_string() && row["reviewedBy"].is_string());
 
     // Every version stays in the history: both skill results, the first one unchanged.
     let history = app.get(&format!("/v1/audit/streams/mkt-vetting-{fid}"), Some(&admin)).await.body;
-    let scores: Vec<u64> = history["events"].as_array().unwrap().iter().filter(|e| e["type"] == "skill-assessment-recorded").map(|e| e["payload"]["score"].as_u64().unwrap()).collect();
+    let scores: Vec<u64> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "skill-assessment-recorded")
+        .map(|e| e["payload"]["score"].as_u64().unwrap())
+        .collect();
     assert_eq!(scores, vec![60, 80]);
     let before = app.get(&format!("/v1/audit/streams/mkt-vetting-{fid}/state?version=4"), Some(&admin)).await.body;
     assert_eq!(before["state"]["overallScore"], 7230, "the state as of the first skill result: {before}");

@@ -35,7 +35,9 @@ async fn payment_webhooks_are_verified_idempotent_and_refused_for_unknown_paymen
     let app = TestApp::spawn().await;
     let s = scene(&app, "hook").await;
     let funded = ok(&app, "fund-milestone", &s.client, json!({ "projectId": s.project, "milestoneId": s.m1 })).await;
-    let payments = app.get(&format!("/v1/marketplace/payments?projectId={}&after={}", s.project, position(&funded)), Some(&s.client)).await;
+    let payments = app
+        .get(&format!("/v1/marketplace/payments?projectId={}&after={}", s.project, position(&funded)), Some(&s.client))
+        .await;
     let payment = payments.body["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(payments.body["items"][0]["status"], "pending");
     let now = app.clock.now().timestamp();
@@ -44,7 +46,8 @@ async fn payment_webhooks_are_verified_idempotent_and_refused_for_unknown_paymen
     let good = event("evt_1", "payment_intent.succeeded", &payment);
     let r = deliver(&app, "whsec_test", now, &good).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let row = app.get(&format!("/v1/marketplace/payments/{payment}?after={}", position(&r.body)), Some(&s.client)).await.body;
+    let row =
+        app.get(&format!("/v1/marketplace/payments/{payment}?after={}", position(&r.body)), Some(&s.client)).await.body;
     assert_eq!(row["status"], "succeeded");
     assert_eq!(row["webhookReceived"], true);
     assert_eq!(row["webhookEventId"], "evt_1");
@@ -62,14 +65,30 @@ async fn payment_webhooks_are_verified_idempotent_and_refused_for_unknown_paymen
     // Forged, stale, missing signature; unknown payment; a move the status machine refuses;
     // a type we do not act on: nothing is written by any of them.
     let forged = deliver(&app, "whsec_wrong", now, &event("evt_2", "charge.refunded", &payment)).await;
-    assert_eq!((forged.status.as_u16(), forged.body["type"].as_str()), (401, Some("/problems/invalid-signature")), "{:?}", forged.body);
+    assert_eq!(
+        (forged.status.as_u16(), forged.body["type"].as_str()),
+        (401, Some("/problems/invalid-signature")),
+        "{:?}",
+        forged.body
+    );
     assert_eq!(forged.headers["content-type"], "application/problem+json");
     let stale = deliver(&app, "whsec_test", now - 3600, &event("evt_3", "charge.refunded", &payment)).await;
     assert_eq!(stale.status, 401, "{:?}", stale.body);
-    let unsigned = app.http.post(format!("{}/v1/marketplace/webhooks/payments", app.base)).body(good.to_string()).send().await.unwrap();
+    let unsigned = app
+        .http
+        .post(format!("{}/v1/marketplace/webhooks/payments", app.base))
+        .body(good.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 401);
     let unknown = deliver(&app, "whsec_test", now, &event("evt_4", "payment_intent.succeeded", Uuid::now_v7())).await;
-    assert_eq!((unknown.status.as_u16(), unknown.body["type"].as_str()), (400, Some("/problems/webhook-refused")), "{:?}", unknown.body);
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.body["type"].as_str()),
+        (400, Some("/problems/webhook-refused")),
+        "{:?}",
+        unknown.body
+    );
     let backwards = deliver(&app, "whsec_test", now, &event("evt_5", "payment_intent.processing", &payment)).await;
     assert_eq!(backwards.status, 409, "succeeded cannot go back to processing: {:?}", backwards.body);
     let ignored = deliver(&app, "whsec_test", now, &event("evt_6", "customer.created", &payment)).await;
@@ -79,7 +98,10 @@ async fn payment_webhooks_are_verified_idempotent_and_refused_for_unknown_paymen
     // A refund later is a legal move.
     let refund = deliver(&app, "whsec_test", now, &event("evt_7", "charge.refunded", &payment)).await;
     assert_eq!(refund.status, 200, "{:?}", refund.body);
-    let row = app.get(&format!("/v1/marketplace/payments/{payment}?after={}", position(&refund.body)), Some(&s.client)).await.body;
+    let row = app
+        .get(&format!("/v1/marketplace/payments/{payment}?after={}", position(&refund.body)), Some(&s.client))
+        .await
+        .body;
     assert_eq!((row["status"].as_str(), row["webhookEventId"].as_str()), (Some("refunded"), Some("evt_7")));
 
     // The payment's stream history keeps both deliveries; clients cannot record webhooks by hand.
@@ -87,6 +109,12 @@ async fn payment_webhooks_are_verified_idempotent_and_refused_for_unknown_paymen
     let history = app.get(&format!("/v1/audit/streams/mkt-payment-{payment}"), Some(&admin)).await;
     assert_eq!(history.body["events"].as_array().unwrap().len(), 2, "{:?}", history.body);
     assert_eq!(history.body["events"][0]["metadata"]["actor_role"], "system");
-    super::refused(&app, "record-payment-webhook", &s.client, json!({ "paymentId": payment, "webhookEventId": "evt_8", "status": "failed" })).await;
+    super::refused(
+        &app,
+        "record-payment-webhook",
+        &s.client,
+        json!({ "paymentId": payment, "webhookEventId": "evt_8", "status": "failed" }),
+    )
+    .await;
     app.cleanup().await;
 }
