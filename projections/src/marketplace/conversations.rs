@@ -1,11 +1,10 @@
 //! `marketplace.chats` and `marketplace.messages`, from the chat streams. The chat row keeps the
 //! last message's time and preview; messages keep pins, soft deletion and read receipts.
 
-use super::{decode, is_marketplace};
-use crate::{ProjectionError, Projector, Tables};
+use super::decode;
+use crate::{ProjectionError, Tables};
 use commands::RecordedEvent;
 use domain::marketplace::chat::ChatEvent;
-use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::PgConnection;
 
@@ -43,12 +42,7 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             .await?;
         }
         ChatEvent::ChatArchived { chat_id, status, at, .. } => {
-            sqlx::query(&format!("update {chats} set status = $2, updated_at = $3 where id = $1"))
-                .bind(chat_id)
-                .bind(status.as_str())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            super::set_status(conn, chats, chat_id, status.as_str(), at).await?;
         }
         ChatEvent::MessageSent {
             chat_id,
@@ -118,35 +112,18 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
     Ok(())
 }
 
-impl Projector for ConversationsProjector {
-    fn name(&self) -> &'static str {
-        "marketplace-conversations"
-    }
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "chat-created",
-            "chat-archived",
-            "message-sent",
-            "message-pinned",
-            "message-unpinned",
-            "message-deleted",
-            "messages-read",
-        ]
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        &["marketplace.chats", "marketplace.messages"]
-    }
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        tables: &'a Tables,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for e in events.iter().filter(|e| is_marketplace(e)) {
-                apply_one(conn, tables, e).await?;
-            }
-            Ok(())
-        })
-    }
-}
+super::per_event_projector!(
+    ConversationsProjector,
+    "marketplace-conversations",
+    &[
+        "chat-created",
+        "chat-archived",
+        "message-sent",
+        "message-pinned",
+        "message-unpinned",
+        "message-deleted",
+        "messages-read"
+    ],
+    &["marketplace.chats", "marketplace.messages"],
+    apply_one
+);

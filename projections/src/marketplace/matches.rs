@@ -5,12 +5,11 @@
 //! retried on transient failures and idempotent on the project, so an accepted match cannot be
 //! left with its project unmatched because a process died in between).
 
-use super::{decode, is_marketplace};
-use crate::{ProjectionError, Projector, Tables};
+use super::decode;
+use crate::{ProjectionError, Tables};
 use commands::scheduler::{cancel, schedule, ScheduledCommand};
 use commands::RecordedEvent;
 use domain::marketplace::matching::MatchEvent;
-use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -60,12 +59,7 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
             answer(conn, t, match_id, status.as_str(), client_action, reason, at).await?
         }
         MatchEvent::MatchExpired { match_id, status, at, .. } => {
-            sqlx::query(&format!("update {t} set status = $2, updated_at = $3 where id = $1"))
-                .bind(match_id)
-                .bind(status.as_str())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            super::set_status(conn, t, match_id, status.as_str(), at).await?;
         }
     }
     Ok(())
@@ -94,31 +88,6 @@ async fn answer(
     Ok(())
 }
 
-impl Projector for MatchesProjector {
-    fn name(&self) -> &'static str {
-        "marketplace-matches"
-    }
-    fn event_types(&self) -> &'static [&'static str] {
-        MATCH_EVENTS
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        &["marketplace.matches"]
-    }
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        tables: &'a Tables,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for e in events.iter().filter(|e| is_marketplace(e)) {
-                apply_one(conn, tables, e).await?;
-            }
-            Ok(())
-        })
-    }
-}
-
 const MATCH_EVENTS: &[&str] = &["match-generated", "match-accepted", "match-rejected", "match-expired"];
 
 /// The scheduled `expire-match` of a proposal: derived from the match, so answering it can cancel it.
@@ -128,55 +97,40 @@ pub fn expiry_command_id(match_id: Uuid) -> Uuid {
 
 pub struct MatchProcess;
 
-impl Projector for MatchProcess {
-    fn name(&self) -> &'static str {
-        "marketplace-match-process"
+/// What the process manager does about one match event: schedule or cancel commands, in the
+/// projector's transaction (so exactly once).
+async fn follow_up(conn: &mut PgConnection, _tables: &Tables, e: &RecordedEvent) -> Result<(), ProjectionError> {
+    match decode::<MatchEvent>(e)? {
+        MatchEvent::MatchGenerated { match_id, expires_at, .. } => {
+            let command = ScheduledCommand {
+                id: expiry_command_id(match_id),
+                context: "marketplace".into(),
+                command: "expire-match".into(),
+                payload: json!({ "matchId": match_id }),
+                due_at: expires_at,
+                source_event: Some(e.event_id),
+            };
+            schedule(conn, &command).await?;
+        }
+        MatchEvent::MatchAccepted { match_id, project_id, freelancer_id, at, .. } => {
+            cancel(conn, expiry_command_id(match_id)).await?;
+            let command = ScheduledCommand {
+                id: ScheduledCommand::id_for(e.event_id, "match-accepted-project"),
+                context: "marketplace".into(),
+                command: "accept-match".into(),
+                payload: json!({ "projectId": project_id, "freelancerId": freelancer_id, "matchId": match_id }),
+                due_at: at,
+                source_event: Some(e.event_id),
+            };
+            schedule(conn, &command).await?;
+        }
+        MatchEvent::MatchRejected { match_id, .. } => {
+            cancel(conn, expiry_command_id(match_id)).await?;
+        }
+        MatchEvent::MatchExpired { .. } => {}
     }
-    fn event_types(&self) -> &'static [&'static str] {
-        MATCH_EVENTS
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        &[]
-    }
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        _tables: &'a Tables,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for e in events.iter().filter(|e| is_marketplace(e)) {
-                match decode::<MatchEvent>(e)? {
-                    MatchEvent::MatchGenerated { match_id, expires_at, .. } => {
-                        let command = ScheduledCommand {
-                            id: expiry_command_id(match_id),
-                            context: "marketplace".into(),
-                            command: "expire-match".into(),
-                            payload: json!({ "matchId": match_id }),
-                            due_at: expires_at,
-                            source_event: Some(e.event_id),
-                        };
-                        schedule(conn, &command).await?;
-                    }
-                    MatchEvent::MatchAccepted { match_id, project_id, freelancer_id, at, .. } => {
-                        cancel(conn, expiry_command_id(match_id)).await?;
-                        let command = ScheduledCommand {
-                            id: ScheduledCommand::id_for(e.event_id, "match-accepted-project"),
-                            context: "marketplace".into(),
-                            command: "accept-match".into(),
-                            payload: json!({ "projectId": project_id, "freelancerId": freelancer_id, "matchId": match_id }),
-                            due_at: at,
-                            source_event: Some(e.event_id),
-                        };
-                        schedule(conn, &command).await?;
-                    }
-                    MatchEvent::MatchRejected { match_id, .. } => {
-                        cancel(conn, expiry_command_id(match_id)).await?;
-                    }
-                    MatchEvent::MatchExpired { .. } => {}
-                }
-            }
-            Ok(())
-        })
-    }
+    Ok(())
 }
+
+super::per_event_projector!(MatchesProjector, "marketplace-matches", MATCH_EVENTS, &["marketplace.matches"], apply_one);
+super::per_event_projector!(MatchProcess, "marketplace-match-process", MATCH_EVENTS, &[], follow_up);

@@ -593,12 +593,7 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
         }
         ProjectEvent::DisputeEscalated { dispute_id, status, at, .. }
         | ProjectEvent::DisputeClosed { dispute_id, status, at, .. } => {
-            sqlx::query(&format!("update {disputes} set status = $2, updated_at = $3 where id = $1"))
-                .bind(dispute_id)
-                .bind(status.as_str())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            super::set_status(conn, disputes, dispute_id, status.as_str(), at).await?;
         }
     }
     Ok(())

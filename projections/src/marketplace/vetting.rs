@@ -3,12 +3,10 @@
 //! so the row is written from the `Vetting` aggregate folded over its stream up to the event —
 //! the same fold the write side uses, never a second copy of the rule in SQL.
 
-use super::is_marketplace;
-use crate::{ProjectionError, Projector, Tables};
+use crate::{ProjectionError, Tables};
 use commands::RecordedEvent;
 use domain::kernel::{decode_event, Aggregate};
 use domain::marketplace::vetting::{Vetting, VettingEvent};
-use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, Row};
 
@@ -91,33 +89,16 @@ async fn write_row(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
     Ok(())
 }
 
-impl Projector for VettingProjector {
-    fn name(&self) -> &'static str {
-        "marketplace-vetting"
-    }
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "vetting-started",
-            "identity-verification-recorded",
-            "english-proficiency-recorded",
-            "skill-assessment-recorded",
-            "vetting-reviewed",
-        ]
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        &["marketplace.vetting_results"]
-    }
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        tables: &'a Tables,
-        events: &'a [RecordedEvent],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for e in events.iter().filter(|e| is_marketplace(e)) {
-                write_row(conn, tables, e).await?;
-            }
-            Ok(())
-        })
-    }
-}
+super::per_event_projector!(
+    VettingProjector,
+    "marketplace-vetting",
+    &[
+        "vetting-started",
+        "identity-verification-recorded",
+        "english-proficiency-recorded",
+        "skill-assessment-recorded",
+        "vetting-reviewed",
+    ],
+    &["marketplace.vetting_results"],
+    write_row
+);
