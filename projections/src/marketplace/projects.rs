@@ -85,14 +85,7 @@ async fn milestone_status(
     status: &str,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let t = tables.get("marketplace.milestones");
-    sqlx::query(&format!("update {t} set status = $2, updated_at = $3 where id = $1"))
-        .bind(id)
-        .bind(status)
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::set_status(conn, tables.get("marketplace.milestones"), id, status, at).await
 }
 
 async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) -> Result<(), ProjectionError> {
