@@ -53,6 +53,26 @@ async fn a_project_goes_from_intake_through_matching_and_a_dispute_to_completion
     )
     .await;
     assert_eq!(project["matchedFreelancerId"], s.freelancer_id.as_str());
+    // The process manager sends the project's accept-match as well: the project already follows
+    // the proposal, so it is done without writing anything.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status: Option<String> =
+            sqlx::query_scalar("select status from scheduled_commands where command = 'accept-match'")
+                .fetch_optional(&app.db.pool)
+                .await
+                .unwrap();
+        if status.as_deref() == Some("done") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the follow-up was not done: {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let matched: i64 = sqlx::query_scalar("select count(*) from events where event_type = 'freelancer-matched'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(matched, 1, "matched once");
     let m = app.get(&format!("/v1/marketplace/matches/{best}"), Some(&s.freelancer)).await;
     assert_eq!(
         (m.body["status"].as_str(), m.body["clientAction"].as_str()),
