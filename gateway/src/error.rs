@@ -18,6 +18,8 @@ pub const PROBLEMS: &[(&str, u16, &str)] = &[
     ("idempotency-key-reused", 422, "This Idempotency-Key was used for another request"),
     ("invalid-field", 422, "A field is invalid"),
     ("unsupported-filter", 400, "No index serves this filter"),
+    ("invalid-signature", 401, "The webhook signature does not verify"),
+    ("webhook-refused", 400, "The webhook names nothing we know"),
     ("payload-too-large", 413, "The request body is too large"),
     ("throttled", 429, "Too many requests"),
     ("unavailable", 503, "The service is not available right now"),
@@ -56,6 +58,12 @@ pub enum ApiError {
     /// 400: a filter no index serves.
     #[error("{0}")]
     UnsupportedFilter(String),
+    /// 401: a provider webhook whose signature does not verify.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// 400: a signed provider webhook about something we never created.
+    #[error("{0}")]
+    WebhookRefused(String),
     /// 503
     #[error("{0}")]
     Unavailable(String),
@@ -77,6 +85,8 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::Invalid(_) => "invalid-field",
             ApiError::UnsupportedFilter(_) => "unsupported-filter",
+            ApiError::InvalidSignature(_) => "invalid-signature",
+            ApiError::WebhookRefused(_) => "webhook-refused",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }

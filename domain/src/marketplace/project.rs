@@ -466,6 +466,74 @@ pub struct CancelProject {
     pub reason: String,
 }
 
+/// The client or the matched freelancer starts work on a matched project (without starting a
+/// milestone yet): `matched` → `in_progress`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartProject {
+    pub project_id: Uuid,
+}
+
+/// What a piece of dispute evidence points at.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceType {
+    Message,
+    File,
+    MilestoneDeliverable,
+}
+
+/// One piece of evidence (the seed's `evidence[]` item): a chat message, a file, or a
+/// milestone's deliverable, with an optional description.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Evidence {
+    #[serde(rename = "type")]
+    pub evidence_type: EvidenceType,
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
+    #[serde(default)]
+    pub file_id: Option<String>,
+    #[serde(default)]
+    pub milestone_id: Option<Uuid>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A party of the project (or the assigned moderator, or an admin) adds evidence to a dispute
+/// that is not settled yet.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddDisputeEvidence {
+    pub project_id: Uuid,
+    pub dispute_id: Uuid,
+    pub evidence: Evidence,
+}
+
+/// A party of the project or the assigned moderator hands an unsettled dispute to the admins;
+/// from then on only an admin may resolve it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EscalateDispute {
+    pub project_id: Uuid,
+    pub dispute_id: Uuid,
+    pub reason: String,
+}
+
+/// The assigned moderator or an admin files a resolved dispute away: `resolved` → `closed`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseDispute {
+    pub project_id: Uuid,
+    pub dispute_id: Uuid,
+}
+
 /// A command to the project: who sends it, when, and what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectCommand {
@@ -495,6 +563,10 @@ pub enum ProjectAction {
     StartMatching(StartMatching),
     CompleteProject(CompleteProject),
     CancelProject(CancelProject),
+    StartProject(StartProject),
+    AddDisputeEvidence(AddDisputeEvidence),
+    EscalateDispute(EscalateDispute),
+    CloseDispute(CloseDispute),
 }
 
 /// `impl From<Payload> for ProjectAction` and the per-variant accessors, written once.
@@ -553,6 +625,10 @@ project_actions! {
     StartMatching(StartMatching) => "start-matching", "start matching",
     CompleteProject(CompleteProject) => "complete-project", "complete the project",
     CancelProject(CancelProject) => "cancel-project", "cancel the project",
+    StartProject(StartProject) => "start-project", "start the project",
+    AddDisputeEvidence(AddDisputeEvidence) => "add-dispute-evidence", "add dispute evidence",
+    EscalateDispute(EscalateDispute) => "escalate-dispute", "escalate a dispute",
+    CloseDispute(CloseDispute) => "close-dispute", "close a dispute",
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -755,6 +831,21 @@ pub enum ProjectEvent {
         status: ProjectStatus,
         at: DateTime<Utc>,
     },
+    #[serde(rename_all = "camelCase")]
+    DisputeEvidenceAdded { project_id: Uuid, dispute_id: Uuid, evidence: Evidence, added_by: Uuid, at: DateTime<Utc> },
+    /// Always `escalated`.
+    #[serde(rename_all = "camelCase")]
+    DisputeEscalated {
+        project_id: Uuid,
+        dispute_id: Uuid,
+        reason: String,
+        escalated_by: Uuid,
+        status: DisputeStatus,
+        at: DateTime<Utc>,
+    },
+    /// Always `closed`.
+    #[serde(rename_all = "camelCase")]
+    DisputeClosed { project_id: Uuid, dispute_id: Uuid, closed_by: Uuid, status: DisputeStatus, at: DateTime<Utc> },
 }
 
 impl DomainEvent for ProjectEvent {}
@@ -781,7 +872,10 @@ impl ProjectEvent {
             | ProjectEvent::ProjectSubmittedForFunding { project_id, .. }
             | ProjectEvent::MatchingStarted { project_id, .. }
             | ProjectEvent::ProjectCompleted { project_id, .. }
-            | ProjectEvent::ProjectCancelled { project_id, .. } => *project_id,
+            | ProjectEvent::ProjectCancelled { project_id, .. }
+            | ProjectEvent::DisputeEvidenceAdded { project_id, .. }
+            | ProjectEvent::DisputeEscalated { project_id, .. }
+            | ProjectEvent::DisputeClosed { project_id, .. } => *project_id,
         }
     }
 }
@@ -854,6 +948,9 @@ pub enum ProjectError {
     AmountOutOfRange { amount: i64, max: i64 },
     #[error("dispute {dispute_id} is already resolved")]
     AlreadyResolved { dispute_id: Uuid },
+    /// An illegal dispute transition; names the dispute's current status.
+    #[error("cannot {action}: dispute {dispute_id} is {status}")]
+    InvalidDisputeStatus { dispute_id: Uuid, status: String, action: &'static str },
     #[error("the automatic release is not due before {auto_release_at}")]
     NotDueYet { auto_release_at: DateTime<Utc> },
     #[error("escrow holds {available} unlocked, {needed} is needed")]
@@ -888,6 +985,7 @@ impl ProjectError {
             | ProjectError::AlreadyMatched { .. }
             | ProjectError::BudgetExceeded { .. }
             | ProjectError::AlreadyResolved { .. }
+            | ProjectError::InvalidDisputeStatus { .. }
             | ProjectError::NotDueYet { .. }
             | ProjectError::InsufficientEscrow { .. }
             | ProjectError::NothingInEscrow
@@ -995,6 +1093,12 @@ pub struct Dispute {
     pub assigned_moderator_id: Option<Uuid>,
     pub assigned_at: Option<DateTime<Utc>>,
     pub resolution: Option<Resolution>,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    #[serde(default)]
+    pub escalated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// The project aggregate's state, folded from its events.
@@ -1317,11 +1421,19 @@ impl Project {
         at: DateTime<Utc>,
         p: &AcceptMatch,
     ) -> Result<Vec<ProjectEvent>, ProjectError> {
-        self.require_client(actor, "only the project's client may accept a match")?;
+        // The system sends it for an accepted match proposal (the match stream checked that the
+        // client answered); anyone else must be the client.
+        if !(actor.role == Role::System && p.match_id.is_some()) {
+            self.require_client(actor, "only the project's client may accept a match")?;
+        }
         if self.client_id == Some(p.freelancer_id) {
             return Err(invalid("freelancerId", "the client cannot work on their own project"));
         }
         if let Some(freelancer_id) = self.matched_freelancer_id {
+            // The same proposal delivered again (the handler, then the process manager): done.
+            if freelancer_id == p.freelancer_id && p.match_id.is_some() && self.match_id == p.match_id {
+                return Ok(vec![]);
+            }
             return Err(ProjectError::AlreadyMatched { freelancer_id });
         }
         self.require_status(&[ProjectStatus::Funded, ProjectStatus::Matching], "accept a match")?;
@@ -1634,6 +1746,9 @@ impl Project {
         if !dispute.status.is_open() {
             return Err(ProjectError::AlreadyResolved { dispute_id: p.dispute_id });
         }
+        if dispute.status == DisputeStatus::Escalated && actor.role != Role::Admin {
+            return Err(ProjectError::Forbidden { reason: "an escalated dispute is resolved by an admin" });
+        }
         let locked = dispute.locked_amount;
         let (released, refunded) = match p.decision {
             DisputeDecision::Partial => {
@@ -1813,6 +1928,134 @@ impl Project {
 }
 
 /// The intake form rules shared by creation and update.
+impl Project {
+    fn start_project(&self, actor: &Actor, at: DateTime<Utc>) -> Result<Vec<ProjectEvent>, ProjectError> {
+        if !self.is_participant(actor) {
+            return Err(ProjectError::Forbidden {
+                reason: "only the project's client or matched freelancer may start it",
+            });
+        }
+        self.require_status(&[ProjectStatus::Matched], "start the project")?;
+        Ok(vec![ProjectEvent::ProjectStarted { project_id: self.project_id, status: ProjectStatus::InProgress, at }])
+    }
+
+    /// Whether `actor` is the moderator assigned to `dispute`.
+    fn is_assigned_moderator(actor: &Actor, dispute: &Dispute) -> bool {
+        actor.role == Role::Moderator && dispute.assigned_moderator_id == Some(actor.id)
+    }
+
+    /// The dispute, if it still holds its money (open, under review or escalated).
+    fn find_unsettled_dispute(&self, dispute_id: Uuid, action: &'static str) -> Result<&Dispute, ProjectError> {
+        let dispute = self.find_dispute(dispute_id)?;
+        if !dispute.status.is_open() {
+            return Err(ProjectError::InvalidDisputeStatus {
+                dispute_id,
+                status: dispute.status.as_str().to_owned(),
+                action,
+            });
+        }
+        Ok(dispute)
+    }
+
+    fn add_dispute_evidence(
+        &self,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        p: &AddDisputeEvidence,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let dispute = self.find_dispute(p.dispute_id)?;
+        if !(self.is_participant(actor) || Self::is_assigned_moderator(actor, dispute) || actor.role == Role::Admin) {
+            return Err(ProjectError::Forbidden {
+                reason: "only the project's parties, the assigned moderator or an admin may add evidence",
+            });
+        }
+        self.find_unsettled_dispute(p.dispute_id, "add evidence")?;
+        let e = &p.evidence;
+        match e.evidence_type {
+            EvidenceType::Message if e.message_id.is_none() => {
+                return Err(invalid("evidence.messageId", "message evidence names the message"))
+            }
+            EvidenceType::File if e.file_id.as_deref().is_none_or(|f| f.trim().is_empty()) => {
+                return Err(invalid("evidence.fileId", "file evidence names the file"))
+            }
+            EvidenceType::MilestoneDeliverable => {
+                let id = e
+                    .milestone_id
+                    .ok_or_else(|| invalid("evidence.milestoneId", "deliverable evidence names the milestone"))?;
+                self.find_milestone(id)?;
+            }
+            _ => {}
+        }
+        Ok(vec![ProjectEvent::DisputeEvidenceAdded {
+            project_id: self.project_id,
+            dispute_id: p.dispute_id,
+            evidence: e.clone(),
+            added_by: actor.id,
+            at,
+        }])
+    }
+
+    fn escalate_dispute(
+        &self,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        p: &EscalateDispute,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let dispute = self.find_dispute(p.dispute_id)?;
+        if !(self.is_participant(actor) || Self::is_assigned_moderator(actor, dispute)) {
+            return Err(ProjectError::Forbidden {
+                reason: "only the project's parties or the assigned moderator may escalate a dispute",
+            });
+        }
+        if p.reason.trim().is_empty() {
+            return Err(invalid("reason", "an escalation needs a reason"));
+        }
+        if !matches!(dispute.status, DisputeStatus::Open | DisputeStatus::UnderReview) {
+            return Err(ProjectError::InvalidDisputeStatus {
+                dispute_id: p.dispute_id,
+                status: dispute.status.as_str().to_owned(),
+                action: "escalate",
+            });
+        }
+        Ok(vec![ProjectEvent::DisputeEscalated {
+            project_id: self.project_id,
+            dispute_id: p.dispute_id,
+            reason: p.reason.trim().to_owned(),
+            escalated_by: actor.id,
+            status: DisputeStatus::Escalated,
+            at,
+        }])
+    }
+
+    fn close_dispute(
+        &self,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        p: &CloseDispute,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let dispute = self.find_dispute(p.dispute_id)?;
+        if !(Self::is_assigned_moderator(actor, dispute) || actor.role == Role::Admin) {
+            return Err(ProjectError::Forbidden {
+                reason: "only the assigned moderator or an admin may close a dispute",
+            });
+        }
+        if dispute.status != DisputeStatus::Resolved {
+            return Err(ProjectError::InvalidDisputeStatus {
+                dispute_id: p.dispute_id,
+                status: dispute.status.as_str().to_owned(),
+                action: "close",
+            });
+        }
+        Ok(vec![ProjectEvent::DisputeClosed {
+            project_id: self.project_id,
+            dispute_id: p.dispute_id,
+            closed_by: actor.id,
+            status: DisputeStatus::Closed,
+            at,
+        }])
+    }
+}
+
 fn validate_intake_form(form: &IntakeForm) -> Result<(), ProjectError> {
     if form.title.trim().is_empty() {
         return Err(invalid("intakeForm.title", "must not be empty"));
@@ -1869,6 +2112,10 @@ impl Aggregate for Project {
             ProjectAction::StartMatching(_) => self.start_matching(actor, at),
             ProjectAction::CompleteProject(_) => self.complete(actor, at),
             ProjectAction::CancelProject(p) => self.cancel(actor, at, p),
+            ProjectAction::StartProject(_) => self.start_project(actor, at),
+            ProjectAction::AddDisputeEvidence(p) => self.add_dispute_evidence(actor, at, p),
+            ProjectAction::EscalateDispute(p) => self.escalate_dispute(actor, at, p),
+            ProjectAction::CloseDispute(p) => self.close_dispute(actor, at, p),
         }
     }
 
@@ -2020,12 +2267,18 @@ impl Aggregate for Project {
                         assigned_moderator_id: None,
                         assigned_at: None,
                         resolution: None,
+                        evidence: Vec::new(),
+                        escalated_at: None,
+                        closed_at: None,
                     },
                 );
             }
             ProjectEvent::ModeratorAssigned { dispute_id, moderator_id, at, .. } => {
                 if let Some(d) = self.disputes.get_mut(dispute_id) {
-                    d.status = DisputeStatus::UnderReview;
+                    // An escalated dispute stays with the admins when a moderator is (re)assigned.
+                    if d.status != DisputeStatus::Escalated {
+                        d.status = DisputeStatus::UnderReview;
+                    }
                     d.assigned_moderator_id = Some(*moderator_id);
                     d.assigned_at = Some(*at);
                 }
@@ -2117,6 +2370,23 @@ impl Aggregate for Project {
                 self.status = *status;
                 self.cancelled_at = Some(*at);
                 self.cancellation_reason = Some(reason.clone());
+            }
+            ProjectEvent::DisputeEvidenceAdded { dispute_id, evidence, .. } => {
+                if let Some(d) = self.disputes.get_mut(dispute_id) {
+                    d.evidence.push(evidence.clone());
+                }
+            }
+            ProjectEvent::DisputeEscalated { dispute_id, status, at, .. } => {
+                if let Some(d) = self.disputes.get_mut(dispute_id) {
+                    d.status = *status;
+                    d.escalated_at = Some(*at);
+                }
+            }
+            ProjectEvent::DisputeClosed { dispute_id, status, at, .. } => {
+                if let Some(d) = self.disputes.get_mut(dispute_id) {
+                    d.status = *status;
+                    d.closed_at = Some(*at);
+                }
             }
         }
     }
@@ -4354,5 +4624,214 @@ mod tests {
         // Every event type but the creation (folded directly above) came out of a decision.
         assert_eq!(seen.len(), 18, "{seen:?}");
         assert!(closed_runs.0 > 0 && closed_runs.1 > 0, "completed and cancelled runs: {closed_runs:?}");
+    }
+
+    // ---- StartProject, dispute evidence, escalation and closing -------------------------------
+
+    fn evidence_msg(message_id: Option<Uuid>) -> AddDisputeEvidence {
+        AddDisputeEvidence {
+            project_id: P,
+            dispute_id: D1,
+            evidence: Evidence {
+                evidence_type: EvidenceType::Message,
+                message_id,
+                file_id: None,
+                milestone_id: None,
+                description: Some("the client agreed here".into()),
+            },
+        }
+    }
+    fn escalate() -> EscalateDispute {
+        EscalateDispute { project_id: P, dispute_id: D1, reason: "no answer from the moderator".into() }
+    }
+    fn escalated(by: Uuid) -> ProjectEvent {
+        ProjectEvent::DisputeEscalated {
+            project_id: P,
+            dispute_id: D1,
+            reason: "no answer from the moderator".into(),
+            escalated_by: by,
+            status: DisputeStatus::Escalated,
+            at: t(9),
+        }
+    }
+    fn close_d1() -> CloseDispute {
+        CloseDispute { project_id: P, dispute_id: D1 }
+    }
+    /// M2's dispute under review, resolved by the assigned moderator in the client's favour.
+    fn d1_resolved() -> Vec<ProjectEvent> {
+        after(
+            m2_disputed_under_review(),
+            vec![(as_(MODERATOR, Role::Moderator), resolve(D1, DisputeDecision::ClientFavor, None).into())],
+        )
+    }
+
+    #[test]
+    fn it_should_start_a_matched_project() {
+        TestHarness::<Project>::given(matched_project())
+            .when(cmd(client(), t(4), StartProject { project_id: P }))
+            .then([project_started()]);
+    }
+
+    #[test]
+    fn it_should_forbid_anyone_but_the_parties_to_start_the_project() {
+        for actor in [stranger(), admin(), moderator()] {
+            assert!(forbidden(
+                TestHarness::<Project>::given(matched_project())
+                    .when(cmd(actor, t(4), StartProject { project_id: P }))
+                    .events()
+            ));
+        }
+    }
+
+    #[test]
+    fn it_should_not_start_a_project_that_is_not_matched() {
+        TestHarness::<Project>::given(funded())
+            .when(cmd(client(), t(4), StartProject { project_id: P }))
+            .then_error(ProjectError::InvalidStatus { status: "funded".into(), action: "start the project" });
+        TestHarness::<Project>::given(m1_in_progress())
+            .when(cmd(client(), t(5), StartProject { project_id: P }))
+            .then_error(ProjectError::InvalidStatus { status: "in_progress".into(), action: "start the project" });
+    }
+
+    #[test]
+    fn it_should_add_evidence_to_an_unsettled_dispute() {
+        let message = Uuid::from_u128(0x401);
+        let p = evidence_msg(Some(message));
+        TestHarness::<Project>::given(m2_disputed()).when(cmd(freelancer(), t(8), p.clone())).then([
+            ProjectEvent::DisputeEvidenceAdded {
+                project_id: P,
+                dispute_id: D1,
+                evidence: p.evidence,
+                added_by: FREELANCER,
+                at: t(8),
+            },
+        ]);
+    }
+
+    #[test]
+    fn it_should_forbid_a_stranger_or_an_unassigned_moderator_to_add_evidence() {
+        for actor in [stranger(), as_(OTHER_MODERATOR, Role::Moderator)] {
+            assert!(forbidden(
+                TestHarness::<Project>::given(m2_disputed_under_review())
+                    .when(cmd(actor, t(8), evidence_msg(Some(Uuid::from_u128(0x401)))))
+                    .events()
+            ));
+        }
+    }
+
+    #[test]
+    fn it_should_refuse_evidence_that_does_not_name_what_it_points_at() {
+        let error = TestHarness::<Project>::given(m2_disputed())
+            .when(cmd(client(), t(8), evidence_msg(None)))
+            .events()
+            .unwrap_err();
+        assert!(matches!(error, ProjectError::Invalid { field: "evidence.messageId", .. }));
+    }
+
+    #[test]
+    fn it_should_not_add_evidence_to_a_resolved_dispute() {
+        TestHarness::<Project>::given(d1_resolved())
+            .when(cmd(client(), t(30), evidence_msg(Some(Uuid::from_u128(0x401)))))
+            .then_error(ProjectError::InvalidDisputeStatus {
+                dispute_id: D1,
+                status: "resolved".into(),
+                action: "add evidence",
+            });
+    }
+
+    #[test]
+    fn it_should_escalate_an_open_dispute() {
+        TestHarness::<Project>::given(m2_disputed()).when(cmd(client(), t(9), escalate())).then([escalated(CLIENT)]);
+    }
+
+    #[test]
+    fn it_should_forbid_a_stranger_or_an_admin_to_escalate() {
+        for actor in [stranger(), admin()] {
+            assert!(forbidden(
+                TestHarness::<Project>::given(m2_disputed()).when(cmd(actor, t(9), escalate())).events()
+            ));
+        }
+    }
+
+    #[test]
+    fn it_should_not_escalate_a_dispute_twice() {
+        let mut history = m2_disputed();
+        history.push(escalated(CLIENT));
+        TestHarness::<Project>::given(history).when(cmd(freelancer(), t(10), escalate())).then_error(
+            ProjectError::InvalidDisputeStatus { dispute_id: D1, status: "escalated".into(), action: "escalate" },
+        );
+    }
+
+    #[test]
+    fn it_should_let_only_an_admin_resolve_an_escalated_dispute() {
+        let mut history = m2_disputed_under_review();
+        history.push(escalated(MODERATOR));
+        assert!(forbidden(
+            TestHarness::<Project>::given(history.clone())
+                .when(cmd(as_(MODERATOR, Role::Moderator), t(10), resolve(D1, DisputeDecision::ClientFavor, None)))
+                .events()
+        ));
+        let events = TestHarness::<Project>::given(history)
+            .when(cmd(admin(), t(10), resolve(D1, DisputeDecision::ClientFavor, None)))
+            .events()
+            .unwrap();
+        assert!(matches!(events[0], ProjectEvent::DisputeResolved { refunded_amount: M2_AMOUNT, .. }));
+    }
+
+    #[test]
+    fn it_should_keep_an_escalated_dispute_escalated_when_a_moderator_is_assigned() {
+        let mut history = m2_disputed();
+        history.extend([escalated(CLIENT), moderator_assigned(D1, MODERATOR)]);
+        assert_eq!(state(&history).dispute(D1).unwrap().status, DisputeStatus::Escalated);
+    }
+
+    #[test]
+    fn it_should_close_a_resolved_dispute() {
+        TestHarness::<Project>::given(d1_resolved())
+            .when(cmd(as_(MODERATOR, Role::Moderator), t(30), close_d1()))
+            .then([ProjectEvent::DisputeClosed {
+                project_id: P,
+                dispute_id: D1,
+                closed_by: MODERATOR,
+                status: DisputeStatus::Closed,
+                at: t(30),
+            }]);
+    }
+
+    #[test]
+    fn it_should_not_close_a_dispute_that_is_not_resolved() {
+        TestHarness::<Project>::given(m2_disputed_under_review()).when(cmd(admin(), t(9), close_d1())).then_error(
+            ProjectError::InvalidDisputeStatus { dispute_id: D1, status: "under_review".into(), action: "close" },
+        );
+    }
+
+    #[test]
+    fn it_should_forbid_the_parties_to_close_a_dispute() {
+        for actor in [client(), freelancer(), as_(OTHER_MODERATOR, Role::Moderator)] {
+            assert!(forbidden(
+                TestHarness::<Project>::given(d1_resolved()).when(cmd(actor, t(30), close_d1())).events()
+            ));
+        }
+    }
+
+    #[test]
+    fn it_should_let_the_system_accept_a_match_proposal() {
+        let events =
+            TestHarness::<Project>::given(funded()).when(cmd(system(), t(3), accept(FREELANCER))).events().unwrap();
+        assert!(matches!(
+            events[..],
+            [ProjectEvent::FreelancerMatched { freelancer_id: FREELANCER, match_id: Some(MATCH), .. }]
+        ));
+    }
+
+    #[test]
+    fn it_should_forbid_the_system_to_match_without_a_proposal() {
+        let direct = AcceptMatch { project_id: P, freelancer_id: FREELANCER, match_id: None };
+        assert!(forbidden(TestHarness::<Project>::given(funded()).when(cmd(system(), t(3), direct)).events()));
+    }
+
+    #[test]
+    fn it_should_accept_the_same_proposal_again_without_new_events() {
+        TestHarness::<Project>::given(matched_project()).when(cmd(system(), t(4), accept(FREELANCER))).then([]);
     }
 }

@@ -3,6 +3,7 @@
 pub mod identity;
 pub mod lms;
 pub mod marketplace;
+pub mod marketplace_routes;
 
 use crate::error::ApiError;
 use crate::registry::ContextModule;

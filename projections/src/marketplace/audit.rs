@@ -48,6 +48,30 @@ pub const AUDITED: &[&str] = &[
     "matching-started",
     "project-completed",
     "project-cancelled",
+    "dispute-evidence-added",
+    "dispute-escalated",
+    "dispute-closed",
+    // payments (provider webhooks)
+    "payment-webhook-recorded",
+    // chats
+    "chat-created",
+    "chat-archived",
+    "message-sent",
+    "message-pinned",
+    "message-unpinned",
+    "message-deleted",
+    "messages-read",
+    // vetting
+    "vetting-started",
+    "identity-verification-recorded",
+    "english-proficiency-recorded",
+    "skill-assessment-recorded",
+    "vetting-reviewed",
+    // matching
+    "match-generated",
+    "match-accepted",
+    "match-rejected",
+    "match-expired",
 ];
 
 /// The seed's action types: auth, payment, dispute, admin, system.
@@ -56,7 +80,13 @@ pub fn action_type(event_type: &str, actor_role: &str) -> &'static str {
         "account-registered" | "password-set" | "logged-in" | "session-opened" | "session-closed" => "auth",
         "project-funded" | "milestone-funded" | "milestone-payment-released" | "project-cancelled" => "payment",
         t if t.starts_with("payment-") => "payment",
-        "dispute-opened" | "moderator-assigned" | "dispute-resolved" => "dispute",
+        "dispute-opened"
+        | "moderator-assigned"
+        | "dispute-resolved"
+        | "dispute-evidence-added"
+        | "dispute-escalated"
+        | "dispute-closed" => "dispute",
+        "vetting-reviewed" => "admin",
         "role-changed"
         | "admin-granted"
         | "user-suspended"

@@ -7,6 +7,7 @@ use crate::{ProjectionError, Projector, Tables};
 use chrono::{DateTime, Utc};
 use commands::RecordedEvent;
 use domain::kernel::decode_event;
+use domain::marketplace::payment::PaymentEvent;
 use domain::marketplace::project::ProjectEvent;
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -35,6 +36,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "matching-started",
     "project-completed",
     "project-cancelled",
+    "dispute-evidence-added",
+    "dispute-escalated",
+    "dispute-closed",
+    "payment-webhook-recorded",
 ];
 
 struct Payment<'a> {
@@ -80,14 +85,7 @@ async fn milestone_status(
     status: &str,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let t = tables.get("marketplace.milestones");
-    sqlx::query(&format!("update {t} set status = $2, updated_at = $3 where id = $1"))
-        .bind(id)
-        .bind(status)
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::set_status(conn, tables.get("marketplace.milestones"), id, status, at).await
 }
 
 async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -390,7 +388,8 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .await?;
         }
         ProjectEvent::ModeratorAssigned { dispute_id, moderator_id, at, .. } => {
-            sqlx::query(&format!("update {disputes} set assigned_moderator_id = $2, assigned_at = $3, status = 'under_review', updated_at = $3 where id = $1"))
+            sqlx::query(&format!("update {disputes} set assigned_moderator_id = $2, assigned_at = $3,
+                        status = case when status = 'escalated' then status else 'under_review' end, updated_at = $3 where id = $1"))
                 .bind(dispute_id)
                 .bind(moderator_id)
                 .bind(at)
@@ -577,7 +576,59 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
                 .await?;
             }
         }
+        ProjectEvent::DisputeEvidenceAdded { dispute_id, evidence, at, .. } => {
+            sqlx::query(&format!("update {disputes} set evidence = evidence || jsonb_build_array($2::jsonb), updated_at = $3 where id = $1"))
+                .bind(dispute_id)
+                .bind(serde_json::to_value(&evidence).expect("evidence"))
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        ProjectEvent::DisputeEscalated { dispute_id, status, at, .. }
+        | ProjectEvent::DisputeClosed { dispute_id, status, at, .. } => {
+            super::set_status(conn, disputes, dispute_id, status.as_str(), at).await?;
+        }
     }
+    Ok(())
+}
+
+/// A provider webhook moves a payment row (born from a project event, so it exists already).
+async fn apply_webhook(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) -> Result<(), ProjectionError> {
+    let PaymentEvent::PaymentWebhookRecorded {
+        payment_id,
+        webhook_event_id,
+        to,
+        stripe_payment_intent_id,
+        stripe_payout_id,
+        stripe_transfer_id,
+        stripe_customer_id,
+        stripe_account_id,
+        error_message,
+        at,
+        ..
+    } = super::decode::<PaymentEvent>(e)?;
+    let payments = tables.get("marketplace.payments");
+    sqlx::query(&format!(
+        "update {payments} set status = $2, webhook_received = true, webhook_received_at = $3, webhook_event_id = $4,
+                stripe_payment_intent_id = coalesce($5, stripe_payment_intent_id), stripe_payout_id = coalesce($6, stripe_payout_id),
+                stripe_transfer_id = coalesce($7, stripe_transfer_id), stripe_customer_id = coalesce($8, stripe_customer_id),
+                stripe_account_id = coalesce($9, stripe_account_id), error_message = coalesce($10, error_message),
+                processed_at = case when $11 then $3 else processed_at end, updated_at = $3
+         where id = $1"
+    ))
+    .bind(payment_id)
+    .bind(to.as_str())
+    .bind(at)
+    .bind(webhook_event_id)
+    .bind(stripe_payment_intent_id)
+    .bind(stripe_payout_id)
+    .bind(stripe_transfer_id)
+    .bind(stripe_customer_id)
+    .bind(stripe_account_id)
+    .bind(error_message)
+    .bind(to.is_processed())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -674,7 +725,14 @@ impl Projector for ProjectsProjector {
                 if !inserts.is_empty() {
                     inserts.flush(conn, tables).await?;
                 }
-                apply_one(conn, tables, e).await?;
+                if !super::is_marketplace(e) {
+                    continue;
+                }
+                if e.event_type == "payment-webhook-recorded" {
+                    apply_webhook(conn, tables, e).await?;
+                } else {
+                    apply_one(conn, tables, e).await?;
+                }
             }
             inserts.flush(conn, tables).await?;
             Ok(())

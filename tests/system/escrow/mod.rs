@@ -1,10 +1,17 @@
 //! End-to-end over HTTP (port 0) with real PostgreSQL and NATS: accounts, the escrow money path,
 //! the HTTP contract (errors, idempotency, read-your-writes, live updates), audit and admin.
 
+mod chats;
 mod contract;
+mod full_project;
 mod lifecycle;
+mod matching;
+mod permissions;
+mod vetting;
+mod webhooks;
 
 use serde_json::{json, Value};
+use std::time::Duration;
 use system_tests::app::TestApp;
 use uuid::Uuid;
 
@@ -65,4 +72,53 @@ pub async fn ok(app: &TestApp, name: &str, token: &str, body: Value) -> Value {
 /// Events in the whole log (for "nothing written" checks).
 pub async fn event_count(app: &TestApp) -> i64 {
     sqlx::query_scalar("select count(*) from events").fetch_one(&app.db.pool).await.unwrap()
+}
+
+/// The position a command reply carries (its consistency token).
+pub fn position(reply: &Value) -> i64 {
+    reply["position"].as_i64().unwrap_or_else(|| panic!("no position in {reply}"))
+}
+
+/// GETs `path` (as `token`) until `done` holds for the answer, or fails after a deadline.
+pub async fn wait_until(app: &TestApp, path: &str, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = app.get(path, Some(token)).await;
+        if r.status == 200 && done(&r.body) {
+            return r.body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: never happened; last answer {} {}", r.status, r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A command refused with 403 that wrote nothing.
+pub async fn refused(app: &TestApp, name: &str, token: &str, body: Value) {
+    let before = event_count(app).await;
+    let r = app.command("marketplace", name, Some(token), body).await;
+    assert_eq!(r.status, 403, "{name}: {:?}", r.body);
+    assert_eq!(r.body["type"], "/problems/forbidden", "{name}");
+    assert_eq!(event_count(app).await, before, "{name} wrote nothing");
+}
+
+/// A marketplace moderator (a client promoted by `admin`).
+pub async fn moderator(app: &TestApp, admin: &str, email: &str) -> (String, String) {
+    let (id, token) = app.member(email, "client").await;
+    ok(app, "change-role", admin, json!({ "userId": id, "role": "moderator" })).await;
+    (id, token)
+}
+
+/// Sets a freelancer's skills, availability and timezone, and waits until the users table shows
+/// them (generate-matches reads candidates from it).
+pub async fn profile(app: &TestApp, token: &str, id: &str, skills: &[&str], availability: &str, admin: &str) {
+    let r = ok(
+        app,
+        "update-freelancer-profile",
+        token,
+        json!({ "userId": id, "skills": skills, "availability": availability, "timezone": "UTC" }),
+    )
+    .await;
+    let at = position(&r);
+    let user = app.get(&format!("/v1/marketplace/users/{id}?after={at}"), Some(admin)).await;
+    assert_eq!(user.body["profile"]["skills"], json!(skills), "{:?}", user.body);
 }
