@@ -16,6 +16,71 @@ fn lock_key(name: &str) -> String {
     format!("consumer:{name}")
 }
 
+/// Many consumers of one process holding their leases on ONE dedicated connection (session-level
+/// advisory locks are per connection and stack), instead of a connection each: a process with
+/// fifteen projectors holds one idle connection for them, not fifteen. If that connection breaks,
+/// every lock on it ends; the checkpoints' conditional updates still fence a second owner, as
+/// with a lost connection of its own, and the next `try_lease` opens a new connection.
+pub struct LeaseHost {
+    pool: PgPool,
+    conn: tokio::sync::Mutex<Option<PgConnection>>,
+}
+
+/// A lease held on a [`LeaseHost`]; dropping it unlocks.
+pub struct HostedLease {
+    host: std::sync::Arc<LeaseHost>,
+    pub name: String,
+}
+
+impl LeaseHost {
+    pub fn new(pool: PgPool) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { pool, conn: tokio::sync::Mutex::new(None) })
+    }
+
+    /// Tries to become the owner of `name`; `None` while another process owns it.
+    pub async fn try_lease(self: &std::sync::Arc<Self>, name: &str) -> Result<Option<HostedLease>, sqlx::Error> {
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.pool.acquire().await?.detach());
+        }
+        let conn = guard.as_mut().expect("connected above");
+        let got = sqlx::query_scalar::<_, bool>("select pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(lock_key(name))
+            .fetch_one(&mut *conn)
+            .await;
+        match got {
+            Ok(true) => Ok(Some(HostedLease { host: self.clone(), name: name.to_owned() })),
+            Ok(false) => Ok(None),
+            Err(error) => {
+                *guard = None;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Drop for HostedLease {
+    fn drop(&mut self) {
+        let host = self.host.clone();
+        let key = lock_key(&self.name);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let mut guard = host.conn.lock().await;
+                if let Some(conn) = guard.as_mut() {
+                    if sqlx::query("select pg_advisory_unlock(hashtextextended($1, 0))")
+                        .bind(key)
+                        .execute(conn)
+                        .await
+                        .is_err()
+                    {
+                        *guard = None;
+                    }
+                }
+            });
+        }
+    }
+}
+
 /// Tries to become the owner of `name`; `None` while another process owns it.
 pub async fn try_lease(pool: &PgPool, name: &str) -> Result<Option<Lease>, sqlx::Error> {
     let mut conn = pool.acquire().await?;

@@ -7,7 +7,7 @@
 //! It wakes on LISTEN/NOTIFY with polling as the fallback. An event that keeps failing is retried
 //! with backoff, then the projector stops as `stalled` with the event and the error recorded.
 
-use commands::consumer::{self, advance_checkpoint, lag, load_checkpoint, mark_stalled, try_lease};
+use commands::consumer::{self, advance_checkpoint, lag, load_checkpoint, mark_stalled, LeaseHost};
 use commands::metrics::METRICS;
 use commands::shutdown::Shutdown;
 use commands::store::{EventStore, LogPosition, ReadBatch, RecordedEvent};
@@ -115,6 +115,8 @@ pub struct ProjectorRuntime {
     store: PgEventStore,
     projectors: Vec<Arc<dyn Projector>>,
     config: RuntimeConfig,
+    /// Every projector's lease of this runtime (one process) on one connection.
+    leases: Arc<LeaseHost>,
 }
 
 enum Applied {
@@ -133,7 +135,8 @@ impl ProjectorRuntime {
             "gauge",
             "Age of the oldest open transaction holding every log reader back.",
         );
-        Self { store, projectors, config }
+        let leases = LeaseHost::new(store.pool().clone());
+        Self { store, projectors, config, leases }
     }
 
     fn pool(&self) -> &PgPool {
@@ -249,7 +252,7 @@ impl ProjectorRuntime {
         let tables = Tables::live(projector.tables());
         let mut waiter = self.store.wake().waiter(Some(types.clone()));
         'lease: while !shutdown.is_set() {
-            let _lease = match try_lease(self.pool(), name).await {
+            let _lease = match self.leases.try_lease(name).await {
                 Ok(Some(lease)) => lease,
                 _ => {
                     if shutdown.sleep(self.config.poll_interval * 2).await {

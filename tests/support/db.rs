@@ -58,7 +58,7 @@ impl TestDb {
                 .expect("create test db");
         }
         let url = url_for(&name);
-        let pool = PgPoolOptions::new().max_connections(20).connect(&url).await.expect("connect test db");
+        let pool = PgPoolOptions::new().max_connections(10).connect(&url).await.expect("connect test db");
         Self { name, url, pool }
     }
 
