@@ -132,9 +132,18 @@ pub async fn advance_checkpoint(
     from: LogPosition,
     to: LogPosition,
 ) -> Result<bool, sqlx::Error> {
+    // The transaction that moves a checkpoint commits without waiting for its WAL flush
+    // (`synchronous_commit = off`, for that transaction only). Safe: only a PostgreSQL crash can
+    // lose such a commit, and then the checkpoint and the rows written with it are lost together,
+    // so the consumer applies those events again (the relay's re-publications are dropped by
+    // JetStream's Nats-Msg-Id de-duplication). Nothing a client was told was accepted is lost:
+    // appends keep synchronous commits. Without this, every projector and the relay paid a disk
+    // flush per batch, doubling or tripling the flushes of a lightly loaded server.
     let done = sqlx::query(
-        "update consumer_checkpoints set txid = $3::text::xid8, position = $4, attempts = 0, updated_at = now()
-         where name = $1 and txid = $2::text::xid8 and position = $5 and status = 'running'",
+        "with relaxed as (select set_config('synchronous_commit', 'off', true))
+         update consumer_checkpoints set txid = $3::text::xid8, position = $4, attempts = 0, updated_at = now()
+         where name = $1 and txid = $2::text::xid8 and position = $5 and status = 'running'
+           and (select true from relaxed)",
     )
     .bind(name)
     .bind(from.txid.to_string())

@@ -40,7 +40,7 @@ pub struct BusConfig {
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self { shards: 8, max_batch: 128, max_attempts: 5, cache_capacity: 20_000 }
+        Self { shards: 2, max_batch: 128, max_attempts: 5, cache_capacity: 20_000 }
     }
 }
 

@@ -257,7 +257,7 @@ pub async fn run_suite(
     let built = AppState::build(config, Arc::new(SystemClock), modules).await?;
     let state = built.state.clone();
     let (trigger, shutdown) = shutdown_pair();
-    let workers = state.start_workers(shutdown);
+    let workers = if std::env::var("BENCH_NO_WORKERS").is_ok() { Vec::new() } else { state.start_workers(shutdown) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let router = built.router;

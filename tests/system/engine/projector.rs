@@ -210,7 +210,7 @@ async fn a_projector_killed_mid_batch_resumes_without_loss_or_double() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let (at_kill, distinct, _) = applied_counts(&db).await;
-    assert!(at_kill < total && at_kill % 100 == 0, "only whole batches were committed: {at_kill}");
+    assert!(at_kill < total && at_kill % 100 == 0, "only whole batches were committed: {at_kill} of {total}");
     assert_eq!(at_kill, distinct);
 
     let mut child = spawn();
