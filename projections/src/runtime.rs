@@ -369,6 +369,11 @@ impl ProjectorRuntime {
                 Applied::Done(_) => applied += batch.events.len() as u64,
                 Applied::Moved => continue,
             }
+            // A page that was not full reached the horizon: done. (Reading again would find the
+            // horizon moved by our own checkpoint commit, and so on for ever.)
+            if !batch.full {
+                return Ok(applied);
+            }
         }
     }
 
