@@ -37,6 +37,7 @@ pub struct Inner {
     pub nats: Option<async_nats::Client>,
     pub upcasters: Arc<Upcasters>,
     pub routes: Vec<fn() -> axum::Router<AppState>>,
+    pub route_docs: Vec<&'static crate::registry::RouteDoc>,
     pub payments: Arc<dyn crate::providers::PaymentProvider>,
 }
 
@@ -109,8 +110,10 @@ impl AppState {
         let mut roles = HashMap::new();
         let mut projectors = Vec::new();
         let mut routes = Vec::new();
+        let mut route_docs = Vec::new();
         for m in modules {
             routes.extend(m.routes);
+            route_docs.extend(m.route_docs.iter());
             for c in m.commands {
                 commands.insert((c.context.to_owned(), c.name.to_owned()), c);
             }
@@ -158,6 +161,7 @@ impl AppState {
             nats,
             upcasters,
             routes,
+            route_docs,
             payments,
         }));
         let router = crate::http::router(state.clone());

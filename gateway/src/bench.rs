@@ -160,6 +160,7 @@ pub fn module() -> ContextModule {
         upcasters: |_| {},
         role_of: None,
         routes: None,
+        route_docs: &[],
     }
 }
 

@@ -111,6 +111,19 @@ pub fn document(state: &AppState) -> OpenApi {
             .build();
         paths = paths.path(format!("/v1/{}/commands/{}", c.context, c.name), PathItem::new(HttpMethod::Post, op));
     }
+    for doc in &state.route_docs {
+        let op = OperationBuilder::new()
+            .tag(doc.path.split('/').nth(2).unwrap_or("other"))
+            .summary(Some(doc.summary))
+            .description(Some(doc.description))
+            .response("200", ResponseBuilder::new().description("Done").build())
+            .response("400", problem("Malformed or refused"))
+            .response("401", problem("Not signed in, or a bad signature"))
+            .response("404", problem("Not found"))
+            .build();
+        let method = if doc.method == "get" { HttpMethod::Get } else { HttpMethod::Post };
+        paths = paths.path(doc.path, PathItem::new(method, op));
+    }
     let mut tables: Vec<_> = state.tables.values().collect();
     tables.sort_by_key(|(t, _)| (t.context, t.name));
     for (t, def) in tables {

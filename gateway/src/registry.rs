@@ -146,6 +146,17 @@ pub struct ContextModule {
     /// Endpoints outside the command/query contract (signed provider webhooks, public
     /// verification pages), merged into the router as they are.
     pub routes: Option<fn() -> axum::Router<AppState>>,
+    /// What those extra endpoints are, for the OpenAPI document.
+    pub route_docs: &'static [RouteDoc],
+}
+
+/// One endpoint outside the command/query contract, as the OpenAPI document lists it.
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Who may call it and how it authenticates, in words.
+    pub description: &'static str,
 }
 
 /// Folds each prefix of a stream with aggregate `A`: the state after every event.

@@ -218,5 +218,6 @@ pub fn module() -> ContextModule {
         upcasters: |_| {},
         role_of: None,
         routes: None,
+        route_docs: &[],
     }
 }

@@ -894,6 +894,22 @@ async fn verify_certificate(State(state): State<AppState>, Path(code): Path<Stri
     })))
 }
 
+const ROUTE_DOCS: &[crate::registry::RouteDoc] = &[
+    crate::registry::RouteDoc {
+        method: "post",
+        path: "/v1/lms/webhooks/checkout",
+        summary: "Checkout webhook (record-checkout-webhook)",
+        description: "The payment provider only: raw JSON body signed with `Stripe-Signature` \
+            (PAYMENT_WEBHOOK_SECRET). Idempotent on the event id; completes the purchase, then enrols.",
+    },
+    crate::registry::RouteDoc {
+        method: "get",
+        path: "/v1/lms/certificates/verify/{code}",
+        summary: "Verify a certificate by its code",
+        description: "Public: no sign-in. Names as they were when the certificate was issued.",
+    },
+];
+
 fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/lms/webhooks/checkout", post(checkout_webhook))
@@ -988,6 +1004,7 @@ pub fn module() -> ContextModule {
         },
         role_of: Some(|state, account| Box::pin(role_of(state, account))),
         routes: Some(routes),
+        route_docs: ROUTE_DOCS,
     }
 }
 

@@ -375,6 +375,7 @@ pub fn module() -> ContextModule {
         upcasters: |_| {},
         role_of: Some(|state, account| Box::pin(role_of(state, account))),
         routes: Some(super::marketplace_routes::routes),
+        route_docs: super::marketplace_routes::ROUTE_DOCS,
     }
 }
 
