@@ -22,6 +22,13 @@ pub struct RelayConfig {
     pub poll_interval: Duration,
     /// JetStream's de-duplication window; retries after an outage shorter than this are dropped.
     pub duplicate_window: Duration,
+    /// How often the checkpoint is written while events flow. Between writes it lives in memory:
+    /// after a crash, up to this much is published again and JetStream drops the duplicates
+    /// (same `Nats-Msg-Id`, well inside `duplicate_window`). Writing it per batch cost a commit per
+    /// append on a busy server.
+    pub checkpoint_every: Duration,
+    /// After a wake-up, how long to let more appends gather before reading (fewer, fuller reads).
+    pub gather: Duration,
 }
 
 impl Default for RelayConfig {
@@ -33,6 +40,8 @@ impl Default for RelayConfig {
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
             duplicate_window: Duration::from_secs(600),
+            checkpoint_every: Duration::from_millis(250),
+            gather: Duration::from_millis(2),
         }
     }
 }
@@ -171,9 +180,28 @@ impl NatsRelay {
                 Ok(cp) => cp.position,
                 Err(_) => continue 'lease,
             };
+            // What the database holds, and when it was written.
+            let mut stored = at;
+            let mut persisted = std::time::Instant::now();
             backoff = Duration::from_millis(100);
             loop {
-                if shutdown.is_set() {
+                let stopping = shutdown.is_set();
+                if stored != at && (stopping || persisted.elapsed() >= self.config.checkpoint_every) {
+                    let saved = async {
+                        let mut conn = pool.acquire().await?;
+                        advance_checkpoint(&mut conn, &name, stored, at).await
+                    }
+                    .await;
+                    match saved {
+                        Ok(true) => {
+                            stored = at;
+                            persisted = std::time::Instant::now();
+                        }
+                        // Someone else moved our checkpoint (lease lost): start over.
+                        Ok(false) | Err(_) => continue 'lease,
+                    }
+                }
+                if stopping {
                     return;
                 }
                 let seen = waiter.seen();
@@ -181,35 +209,26 @@ impl NatsRelay {
                     Ok(r) => r,
                     Err(e) => ((at, Some(e)), false),
                 };
-                if next != at {
-                    let saved = async {
-                        let mut conn = pool.acquire().await?;
-                        advance_checkpoint(&mut conn, &name, at, next).await
-                    }
-                    .await;
-                    match saved {
-                        Ok(true) => at = next,
-                        // Someone else moved our checkpoint (lease lost): start over.
-                        Ok(false) | Err(_) => continue 'lease,
-                    }
-                }
+                at = next;
                 match error {
                     Some(error) => {
                         tracing::warn!(%error, "relay: NATS refused or unreachable; retrying");
-                        if shutdown.sleep(backoff).await {
-                            return;
-                        }
+                        shutdown.sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                     None => {
                         backoff = Duration::from_millis(100);
                         // Only a full page means more is ready now; otherwise wait for a wake-up
-                        // (the horizon alone moves with every transaction on the server).
+                        // (the horizon alone moves with every transaction on the server). The
+                        // checkpoint is written within `checkpoint_every`, also when idle.
                         if !full {
+                            let wait =
+                                if stored != at { self.config.checkpoint_every } else { self.config.poll_interval };
                             tokio::select! {
-                                _ = waiter.wait(seen, at.txid, self.config.poll_interval) => {}
-                                _ = shutdown.wait() => return,
+                                _ = waiter.wait(seen, at.txid, wait) => {}
+                                _ = shutdown.wait() => {}
                             }
+                            shutdown.sleep(self.config.gather).await;
                         }
                     }
                 }
