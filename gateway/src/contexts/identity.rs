@@ -190,8 +190,16 @@ pub async fn create_admin(state: &AppState, email: &str, password: &str, name: &
         )
         .await
         .map_err(|e| map_exec(e, account_kind))?;
-    crate::contexts::marketplace::appoint(state, account_id, email, name, domain::marketplace::Role::Admin, ctx)
-        .await?;
+    crate::contexts::marketplace::appoint(
+        state,
+        account_id,
+        email,
+        name,
+        domain::marketplace::Role::Admin,
+        ctx.clone(),
+    )
+    .await?;
+    crate::contexts::lms::appoint_first_admin(state, account_id, email, name, ctx).await?;
     Ok(account_id)
 }
 

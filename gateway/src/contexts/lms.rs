@@ -180,6 +180,31 @@ pub async fn appoint_admin(state: &AppState, account: Uuid, ctx: CommandContext)
     exec::<LmsUser>(state, command.stream_id(), command, &actor, ctx).await
 }
 
+/// The operator CLI's first admin (`escrowd create-admin`): the account's lms user, ensured as on
+/// its first sign-in, then made admin by the system. Without it a fresh platform has nobody who may
+/// approve instructors or grant admin.
+pub async fn appoint_first_admin(
+    state: &AppState,
+    account: Uuid,
+    email: &str,
+    name: &str,
+    ctx: CommandContext,
+) -> Result<(), ApiError> {
+    let (first, last) = name.trim().split_once(' ').unwrap_or((name.trim(), ""));
+    let body = user::EnsureCurrentUser {
+        first_name: first.to_owned(),
+        last_name: last.trim().to_owned(),
+        email: email.to_owned(),
+        image: None,
+        phone: None,
+        external_id: None,
+    };
+    let actor = Actor { id: account, is_instructor: false, is_admin: false, system: false };
+    let command = LmsUserCommand { actor, at: ctx.at, action: LmsUserAction::EnsureCurrentUser(body) };
+    exec::<LmsUser>(state, command.stream_id(), command, &actor, ctx.clone()).await?;
+    appoint_admin(state, account, ctx).await.map(|_| ())
+}
+
 /// A command whose body is the domain payload, sent by the session's actor to the stream the
 /// command names.
 macro_rules! plain {

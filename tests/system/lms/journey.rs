@@ -8,7 +8,9 @@ use domain::lms::enrollment;
 #[tokio::test]
 async fn an_instructor_publishes_and_a_student_pays_learns_and_is_certified() {
     let (app, payments) = spawn().await;
-    let (_, admin) = admin(&app, "ada@doctrina.test").await;
+    // The platform's first admin, made by the operator CLI (`escrowd create-admin`): it must be
+    // able to approve instructors on a fresh platform.
+    let (_, admin) = app.admin("ada@doctrina.test").await;
 
     // Instructor: a student cannot create a course until an approved application.
     let (teacher_id, teacher) = user(&app, "iris@doctrina.test", "Iris", "Injector").await;
