@@ -358,22 +358,34 @@ impl ProjectorRuntime {
         let projector = self.find(name).ok_or_else(|| ProjectionError::Other(format!("no projector {name}")))?;
         let types = Self::types_of(&*projector);
         let tables = Tables::live(projector.tables());
+        // Everything committed before this call has a transaction id below this.
+        let target: i64 = sqlx::query_scalar("select pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            .fetch_one(self.pool())
+            .await?;
         let mut applied = 0;
+        let mut pause = Duration::from_millis(1);
         loop {
             let cp = load_checkpoint(self.pool(), name).await?;
             let batch = self.store.read_all(cp.position, self.config.batch_size, Some(&types)).await?;
-            if batch.events.is_empty() && batch.checkpoint == cp.position {
+            if !batch.events.is_empty() || batch.checkpoint != cp.position {
+                match self.apply_batch(&*projector, name, &tables, cp.position, &batch.events, batch.checkpoint).await?
+                {
+                    Applied::Done(_) => applied += batch.events.len() as u64,
+                    Applied::Moved => continue,
+                }
+            }
+            if batch.full {
+                continue;
+            }
+            // Done once the horizon passed every transaction committed before the call. Not
+            // "until a read finds nothing new": our own checkpoint commits move the horizon, so
+            // that never ends; nor "at the first short page": an older open transaction anywhere
+            // on the server can hold the horizon below events already committed.
+            if batch.checkpoint.txid >= target {
                 return Ok(applied);
             }
-            match self.apply_batch(&*projector, name, &tables, cp.position, &batch.events, batch.checkpoint).await? {
-                Applied::Done(_) => applied += batch.events.len() as u64,
-                Applied::Moved => continue,
-            }
-            // A page that was not full reached the horizon: done. (Reading again would find the
-            // horizon moved by our own checkpoint commit, and so on for ever.)
-            if !batch.full {
-                return Ok(applied);
-            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
