@@ -37,21 +37,22 @@ pub fn encode_event<E: DomainEvent>(event: &E) -> Result<(String, Value), EventC
     Ok((event_type, Value::Object(map)))
 }
 
-/// Rebuilds an event from its stored type and (already upcast) payload.
+/// Rebuilds an event from its stored type and (already upcast) payload. The payload is read in
+/// place, the tag presented in front of its fields: no copy of the payload is made (every load of
+/// an aggregate and every projector passes each event through here).
 pub fn decode_event<E: DomainEvent>(event_type: &str, payload: &Value) -> Result<E, EventCodecError> {
-    let mut map = match payload {
-        Value::Object(map) => map.clone(),
-        Value::Null => serde_json::Map::new(),
-        _ => {
-            return Err(EventCodecError::Decode {
-                event_type: event_type.to_owned(),
-                message: "payload is not an object".into(),
-            })
-        }
+    let fail = |message: String| EventCodecError::Decode { event_type: event_type.to_owned(), message };
+    let empty = serde_json::Map::new();
+    let fields = match payload {
+        Value::Object(map) => map,
+        Value::Null => &empty,
+        _ => return Err(fail("payload is not an object".into())),
     };
-    map.insert("type".into(), Value::String(event_type.to_owned()));
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| EventCodecError::Decode { event_type: event_type.to_owned(), message: e.to_string() })
+    let tag = Value::String(event_type.to_owned());
+    let entries = std::iter::once(("type", &tag))
+        .chain(fields.iter().filter(|(k, _)| k.as_str() != "type").map(|(k, v)| (k.as_str(), v)));
+    E::deserialize(serde::de::value::MapDeserializer::<_, serde_json::Error>::new(entries))
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// One consistency boundary: a stream of events and the rules that guard it.

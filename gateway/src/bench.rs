@@ -738,6 +738,7 @@ async fn projection(state: &AppState, n: usize) -> Result<Vec<Row>, Box<dyn std:
     let projects = n / 2;
     let mut written = 0usize;
     let now = chrono::Utc::now();
+    let generating = Instant::now();
     while written < projects {
         let chunk = (projects - written).min(500);
         let mut requests = Vec::with_capacity(chunk);
@@ -773,6 +774,11 @@ async fn projection(state: &AppState, n: usize) -> Result<Vec<Row>, Box<dyn std:
         written += chunk;
     }
     let events = (projects * 2) as u64;
+    eprintln!(
+        "D: {events} events written in {:.1} s ({:.0} events/s)",
+        generating.elapsed().as_secs_f64(),
+        events as f64 / generating.elapsed().as_secs_f64()
+    );
     let mut rows = Vec::new();
     for name in ["marketplace-projects", "marketplace-audit-log"] {
         let t = Instant::now();
@@ -888,6 +894,11 @@ pub async fn main(config: Config, sizes: Sizes) -> Result<i32, Box<dyn std::erro
     let json = json!({ "rows": rows, "peak_rss_mib": peak_rss_mb(), "at": chrono::Utc::now(), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) });
     std::fs::write("target/bench-results.json", serde_json::to_string_pretty(&json)?)?;
     println!("written to target/bench-results.json");
-    let _ = sqlx::Postgres::force_drop_database(&url).await;
+    // `BENCH_KEEP_DB=1` keeps the database for profiling (EXPLAIN ANALYZE on the same data).
+    if std::env::var("BENCH_KEEP_DB").is_ok() {
+        println!("kept database {name}");
+    } else {
+        let _ = sqlx::Postgres::force_drop_database(&url).await;
+    }
     Ok(0)
 }

@@ -78,6 +78,9 @@ impl Projector for SqlProjector {
     fn tables(&self) -> &'static [&'static str] {
         self.tables
     }
+    fn reads_metadata(&self) -> bool {
+        false
+    }
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,

@@ -140,6 +140,9 @@ impl Projector for LmsProcesses {
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
+    fn reads_metadata(&self) -> bool {
+        false
+    }
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,

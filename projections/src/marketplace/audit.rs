@@ -139,38 +139,59 @@ impl Projector for AuditLogProjector {
         events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let rows: Vec<Value> = events
-                .iter()
-                .map(|e| {
-                    let m = &e.metadata;
-                    let role = m["actor_role"].as_str().unwrap_or("system");
-                    let (target_type, target_id) = target(e);
-                    json!({
-                        "id": e.event_id,
-                        "action": e.event_type.replace('-', "_"),
-                        "action_type": action_type(&e.event_type, role),
-                        "actor_id": m["actor_id"].as_str().unwrap_or("anonymous"),
-                        "actor_role": role,
-                        "target_type": target_type,
-                        "target_id": target_id,
-                        "details": json!({ "command": m["command_name"], "commandId": m["command_id"], "correlationId": m["correlation_id"], "payload": details(&e.payload) }),
-                        "ip_address": m["client_ip"],
-                        "user_agent": m["user_agent"],
-                        "stream_id": e.stream_id,
-                        "position": e.position,
-                        "created_at": e.recorded_at,
-                    })
-                })
-                .collect();
+            // One statement per batch, its columns sent as typed arrays.
+            let n = events.len();
+            let mut id = Vec::with_capacity(n);
+            let mut action = Vec::with_capacity(n);
+            let mut kind = Vec::with_capacity(n);
+            let mut actor_id = Vec::with_capacity(n);
+            let mut actor_role = Vec::with_capacity(n);
+            let mut target_type = Vec::with_capacity(n);
+            let mut target_id = Vec::with_capacity(n);
+            let mut detail = Vec::with_capacity(n);
+            let mut ip = Vec::with_capacity(n);
+            let mut agent = Vec::with_capacity(n);
+            let mut stream = Vec::with_capacity(n);
+            let mut position = Vec::with_capacity(n);
+            let mut at = Vec::with_capacity(n);
+            for e in events {
+                let m = &e.metadata;
+                let role = m["actor_role"].as_str().unwrap_or("system");
+                let (ty, target) = target(e);
+                id.push(e.event_id);
+                action.push(e.event_type.replace('-', "_"));
+                kind.push(action_type(&e.event_type, role));
+                actor_id.push(m["actor_id"].as_str().unwrap_or("anonymous"));
+                actor_role.push(role);
+                target_type.push(ty);
+                target_id.push(target);
+                detail.push(json!({ "command": m["command_name"], "commandId": m["command_id"], "correlationId": m["correlation_id"], "payload": details(&e.payload) }));
+                ip.push(m["client_ip"].as_str());
+                agent.push(m["user_agent"].as_str());
+                stream.push(e.stream_id.as_str());
+                position.push(e.position);
+                at.push(e.recorded_at);
+            }
             let t = tables.get("marketplace.audit_logs");
             sqlx::query(&format!(
                 "insert into {t} (id, action, action_type, actor_id, actor_role, target_type, target_id, details, ip_address, user_agent, stream_id, position, created_at)
-                 select id, action, action_type, actor_id, actor_role, target_type, target_id, details, ip_address, user_agent, stream_id, position, created_at
-                 from jsonb_to_recordset($1) as r(id uuid, action text, action_type text, actor_id text, actor_role text, target_type text,
-                      target_id text, details jsonb, ip_address text, user_agent text, stream_id text, position bigint, created_at timestamptz)
+                 select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[],
+                                      $9::text[], $10::text[], $11::text[], $12::int8[], $13::timestamptz[])
                  on conflict (id) do nothing"
             ))
-            .bind(Value::Array(rows))
+            .bind(id)
+            .bind(action)
+            .bind(kind)
+            .bind(actor_id)
+            .bind(actor_role)
+            .bind(target_type)
+            .bind(target_id)
+            .bind(detail)
+            .bind(ip)
+            .bind(agent)
+            .bind(stream)
+            .bind(position)
+            .bind(at)
             .execute(&mut *conn)
             .await?;
             Ok(())

@@ -23,6 +23,9 @@ impl Projector for AutoRelease {
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
+    fn reads_metadata(&self) -> bool {
+        false
+    }
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,

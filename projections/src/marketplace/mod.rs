@@ -29,6 +29,9 @@ macro_rules! per_event_projector {
             fn tables(&self) -> &'static [&'static str] {
                 $tables
             }
+            fn reads_metadata(&self) -> bool {
+                false
+            }
             fn apply<'a>(
                 &'a self,
                 conn: &'a mut sqlx::PgConnection,

@@ -98,59 +98,11 @@ async fn apply_one(conn: &mut PgConnection, tables: &Tables, e: &RecordedEvent) 
     let milestones = tables.get("marketplace.milestones");
     let disputes = tables.get("marketplace.disputes");
     match event {
-        ProjectEvent::ProjectCreated {
-            project_id,
-            client_id,
-            intake_form,
-            total_amount,
-            currency,
-            platform_fee_percent,
-            status,
-            at,
-        } => {
-            sqlx::query(&format!(
-                "insert into {projects} (id, client_id, intake_form, status, total_amount, platform_fee, currency, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (id) do nothing"
-            ))
-            .bind(project_id)
-            .bind(client_id)
-            .bind(serde_json::to_value(&intake_form).expect("intake form"))
-            .bind(status.as_str())
-            .bind(total_amount)
-            .bind(platform_fee_percent as i32)
-            .bind(currency.as_str())
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-        }
-        ProjectEvent::MilestoneAdded {
-            project_id,
-            milestone_id,
-            title,
-            description,
-            order,
-            amount,
-            currency,
-            due_date,
-            funded,
-            at,
-        } => {
-            sqlx::query(&format!(
-                "insert into {milestones} (id, project_id, title, description, sort_order, amount, currency, status, funded, due_date, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $10) on conflict (id) do nothing"
-            ))
-            .bind(milestone_id)
-            .bind(project_id)
-            .bind(title)
-            .bind(description)
-            .bind(order as i32)
-            .bind(amount)
-            .bind(currency.as_str())
-            .bind(funded)
-            .bind(due_date)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+        ProjectEvent::ProjectCreated { .. } | ProjectEvent::MilestoneAdded { .. } => {
+            // Plain inserts: `apply` hands them to `Inserts` in runs; one alone goes the same way.
+            let mut one = Inserts::default();
+            one.take(e)?;
+            one.flush(conn, tables).await?;
         }
         ProjectEvent::ProjectFunded {
             project_id,
@@ -632,66 +584,143 @@ async fn apply_webhook(conn: &mut PgConnection, tables: &Tables, e: &RecordedEve
     Ok(())
 }
 
-/// Rows of insert-only events, written set-based: one statement per run of them.
+/// Rows of insert-only events, written set-based: one statement per run of them, its columns
+/// sent as typed arrays (binary uuids, integers and timestamps; no JSON text to build and parse).
 #[derive(Default)]
 struct Inserts {
-    projects: Vec<serde_json::Value>,
-    milestones: Vec<serde_json::Value>,
+    projects: ProjectRows,
+    milestones: MilestoneRows,
+}
+
+#[derive(Default)]
+struct ProjectRows {
+    id: Vec<Uuid>,
+    client_id: Vec<Uuid>,
+    intake_form: Vec<serde_json::Value>,
+    status: Vec<&'static str>,
+    total_amount: Vec<i64>,
+    platform_fee: Vec<i32>,
+    currency: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+struct MilestoneRows {
+    id: Vec<Uuid>,
+    project_id: Vec<Uuid>,
+    title: Vec<String>,
+    description: Vec<String>,
+    sort_order: Vec<i32>,
+    amount: Vec<i64>,
+    currency: Vec<String>,
+    funded: Vec<bool>,
+    due_date: Vec<DateTime<Utc>>,
+    at: Vec<DateTime<Utc>>,
 }
 
 impl Inserts {
     fn is_empty(&self) -> bool {
-        self.projects.is_empty() && self.milestones.is_empty()
+        self.projects.id.is_empty() && self.milestones.id.is_empty()
     }
 
     /// Takes the event when it is a plain insert; otherwise hands it back.
-    fn take(&mut self, e: &RecordedEvent) -> bool {
-        match e.event_type.as_str() {
-            "project-created" => {
-                let p = &e.payload;
-                self.projects.push(json!({
-                    "id": p["projectId"], "client_id": p["clientId"], "intake_form": p["intakeForm"], "status": p["status"],
-                    "total_amount": p["totalAmount"], "platform_fee": p["platformFeePercent"], "currency": p["currency"], "at": p["at"],
-                }));
-                true
-            }
-            "milestone-added" => {
-                let p = &e.payload;
-                self.milestones.push(json!({
-                    "id": p["milestoneId"], "project_id": p["projectId"], "title": p["title"], "description": p["description"],
-                    "sort_order": p["order"], "amount": p["amount"], "currency": p["currency"], "funded": p["funded"],
-                    "due_date": p["dueDate"], "at": p["at"],
-                }));
-                true
-            }
-            _ => false,
+    fn take(&mut self, e: &RecordedEvent) -> Result<bool, ProjectionError> {
+        if !matches!(e.event_type.as_str(), "project-created" | "milestone-added") || !super::is_marketplace(e) {
+            return Ok(false);
         }
+        match super::decode::<ProjectEvent>(e)? {
+            ProjectEvent::ProjectCreated {
+                project_id,
+                client_id,
+                intake_form,
+                total_amount,
+                currency,
+                platform_fee_percent,
+                status,
+                at,
+            } => {
+                let p = &mut self.projects;
+                p.id.push(project_id);
+                p.client_id.push(client_id);
+                p.intake_form.push(serde_json::to_value(&intake_form).expect("intake form"));
+                p.status.push(status.as_str());
+                p.total_amount.push(total_amount);
+                p.platform_fee.push(platform_fee_percent as i32);
+                p.currency.push(currency.as_str().to_owned());
+                p.at.push(at);
+            }
+            ProjectEvent::MilestoneAdded {
+                project_id,
+                milestone_id,
+                title,
+                description,
+                order,
+                amount,
+                currency,
+                due_date,
+                funded,
+                at,
+            } => {
+                let m = &mut self.milestones;
+                m.id.push(milestone_id);
+                m.project_id.push(project_id);
+                m.title.push(title);
+                m.description.push(description);
+                m.sort_order.push(order as i32);
+                m.amount.push(amount);
+                m.currency.push(currency.as_str().to_owned());
+                m.funded.push(funded);
+                m.due_date.push(due_date);
+                m.at.push(at);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     async fn flush(&mut self, conn: &mut PgConnection, tables: &Tables) -> Result<(), sqlx::Error> {
-        if !self.projects.is_empty() {
+        if !self.projects.id.is_empty() {
+            let p = std::mem::take(&mut self.projects);
             let t = tables.get("marketplace.projects");
             sqlx::query(&format!(
                 "insert into {t} (id, client_id, intake_form, status, total_amount, platform_fee, currency, created_at, updated_at)
                  select id, client_id, intake_form, status, total_amount, platform_fee, currency, at, at
-                 from jsonb_to_recordset($1) as r(id uuid, client_id uuid, intake_form jsonb, status text, total_amount bigint,
-                      platform_fee int, currency text, at timestamptz)
+                 from unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::text[], $5::int8[], $6::int4[], $7::text[], $8::timestamptz[])
+                      as r(id, client_id, intake_form, status, total_amount, platform_fee, currency, at)
                  on conflict (id) do nothing"
             ))
-            .bind(serde_json::Value::Array(std::mem::take(&mut self.projects)))
+            .bind(p.id)
+            .bind(p.client_id)
+            .bind(p.intake_form)
+            .bind(p.status)
+            .bind(p.total_amount)
+            .bind(p.platform_fee)
+            .bind(p.currency)
+            .bind(p.at)
             .execute(&mut *conn)
             .await?;
         }
-        if !self.milestones.is_empty() {
+        if !self.milestones.id.is_empty() {
+            let m = std::mem::take(&mut self.milestones);
             let t = tables.get("marketplace.milestones");
             sqlx::query(&format!(
                 "insert into {t} (id, project_id, title, description, sort_order, amount, currency, status, funded, due_date, created_at, updated_at)
                  select id, project_id, title, description, sort_order, amount, currency, 'pending', funded, due_date, at, at
-                 from jsonb_to_recordset($1) as r(id uuid, project_id uuid, title text, description text, sort_order int, amount bigint,
-                      currency text, funded boolean, due_date timestamptz, at timestamptz)
+                 from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::int8[], $7::text[], $8::bool[],
+                             $9::timestamptz[], $10::timestamptz[])
+                      as r(id, project_id, title, description, sort_order, amount, currency, funded, due_date, at)
                  on conflict (id) do nothing"
             ))
-            .bind(serde_json::Value::Array(std::mem::take(&mut self.milestones)))
+            .bind(m.id)
+            .bind(m.project_id)
+            .bind(m.title)
+            .bind(m.description)
+            .bind(m.sort_order)
+            .bind(m.amount)
+            .bind(m.currency)
+            .bind(m.funded)
+            .bind(m.due_date)
+            .bind(m.at)
             .execute(&mut *conn)
             .await?;
         }
@@ -709,6 +738,9 @@ impl Projector for ProjectsProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.projects", "marketplace.milestones", "marketplace.disputes", "marketplace.payments"]
     }
+    fn reads_metadata(&self) -> bool {
+        false
+    }
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,
@@ -719,7 +751,7 @@ impl Projector for ProjectsProjector {
             // Inserts accumulate; any other event first flushes them, so rows change in log order.
             let mut inserts = Inserts::default();
             for e in events {
-                if inserts.take(e) {
+                if inserts.take(e)? {
                     continue;
                 }
                 if !inserts.is_empty() {

@@ -55,6 +55,9 @@ impl Projector for UsersProjector {
     fn tables(&self) -> &'static [&'static str] {
         &["marketplace.users"]
     }
+    fn reads_metadata(&self) -> bool {
+        false
+    }
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,

@@ -13,6 +13,7 @@ use system_tests::TestDb;
 fn runtime(store: &PgEventStore, projector: AccountProjector, batch: i64) -> ProjectorRuntime {
     let config = RuntimeConfig {
         batch_size: batch,
+        replay_batch_size: batch,
         poll_interval: Duration::from_millis(100),
         backoff_base: Duration::from_millis(5),
         max_attempts: 3,
@@ -117,6 +118,8 @@ async fn a_failing_event_stalls_the_projector_visibly_until_resumed() {
 async fn a_rebuild_replays_into_fresh_tables_and_swaps_them_in() {
     let db = TestDb::new().await;
     account::create_tables(&db.pool).await;
+    // A secondary index: the rebuild drops it on the shadow table and builds it after the replay.
+    sqlx::query("create index test_accounts_owner on test_accounts (owner)").execute(&db.pool).await.unwrap();
     let store = db.store().await;
     let bus = bus(&store).await;
     let first = write_accounts(&bus, "r", 30, 9).await;
@@ -150,6 +153,13 @@ async fn a_rebuild_replays_into_fresh_tables_and_swaps_them_in() {
         .await
         .unwrap();
     assert_eq!(leftovers, 0, "no shadow or old tables remain");
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "select regexp_replace(indexdef, '^.* USING ', '') from pg_indexes where tablename = 'test_accounts' order by 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(indexes, ["btree (id)", "btree (owner)"], "the swapped-in table has the live table's indexes");
     db.drop_db().await;
 }
 
