@@ -445,6 +445,10 @@ pub async fn run_suite(
             out.push(r);
         }
     }
+    // The run's JetStream stream goes with its database (they piled up on the NATS server).
+    if let Some(client) = &state.nats {
+        let _ = async_nats::jetstream::new(client.clone()).delete_stream(&state.config.nats_stream).await;
+    }
     Ok(out)
 }
 

@@ -174,6 +174,10 @@ impl TestApp {
 
     pub async fn cleanup(self) {
         drop(self._shutdown);
+        // The test's JetStream stream goes with its database.
+        if let Some(client) = &self.state.nats {
+            let _ = async_nats::jetstream::new(client.clone()).delete_stream(&self.state.config.nats_stream).await;
+        }
         self.db.drop_db().await;
     }
 }
