@@ -73,8 +73,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// Log-out in this process removes the entry at once; other processes see it within the TTL.
 #[derive(Default)]
 pub struct SessionCache {
-    entries: Mutex<HashMap<String, (Uuid, chrono::DateTime<chrono::Utc>, Instant)>>,
+    entries: Mutex<HashMap<String, CachedSession>>,
 }
+
+/// The account, the session's expiry, and when the entry was cached.
+type CachedSession = (Uuid, chrono::DateTime<chrono::Utc>, Instant);
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
@@ -92,7 +95,7 @@ async fn resolve(state: &AppState, token: &str) -> Result<Option<(Uuid, String)>
             return Ok(Some((account, stream)));
         }
     }
-    let (session, _) = state.bus.load::<Session>(&stream).await.map_err(|e| ApiError::internal(e))?;
+    let (session, _) = state.bus.load::<Session>(&stream).await.map_err(ApiError::internal)?;
     if !session.is_valid_at(now) {
         state.sessions.forget(&stream);
         return Ok(None);

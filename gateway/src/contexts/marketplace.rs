@@ -770,7 +770,7 @@ async fn start_vetting(
 ) -> Result<CommandReply, ApiError> {
     let actor = actor(&state, &caller).await?;
     let target = role_of(state.clone(), body.freelancer_id).await?;
-    if actor.role == Role::Admin && !target.is_some_and(|r| r.role == "freelancer") {
+    if actor.role == Role::Admin && target.is_none_or(|r| r.role != "freelancer") {
         return Err(ApiError::Invalid("freelancerId: not a freelancer".into()));
     }
     let mut reply = run_vetting(&state, actor, VettingAction::StartVetting(body), ctx).await?;
