@@ -76,7 +76,7 @@ pub struct SessionCache {
     entries: Mutex<HashMap<String, CachedSession>>,
 }
 
-/// The account, the session's expiry, and when the entry was cached.
+/// The account, the end of the session's validity, and when the entry was cached.
 type CachedSession = (Uuid, chrono::DateTime<chrono::Utc>, Instant);
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
@@ -101,7 +101,9 @@ async fn resolve(state: &AppState, token: &str) -> Result<Option<(Uuid, String)>
         return Ok(None);
     }
     let Some(account) = session.account_id() else { return Ok(None) };
-    let expires = session.expires_at().unwrap_or(now);
+    // Cached until the earlier of expiry and the end of the idle window (the aggregate's own
+    // rule), never past what a fresh load would answer.
+    let expires = session.valid_until().unwrap_or(now);
     state.sessions.entries.lock().expect("cache").insert(stream.clone(), (account, expires, Instant::now()));
     Ok(Some((account, stream)))
 }

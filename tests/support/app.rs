@@ -145,11 +145,17 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         let id = r.body["result"]["accountId"].as_str().unwrap().to_owned();
+        (id, self.log_in(email).await)
+    }
+
+    /// A new session of an account made by `sign_up` (e.g. after the manual clock passed the
+    /// idle timeout of the old one).
+    pub async fn log_in(&self, email: &str) -> String {
         let r = self
             .command("identity", "log-in", None, json!({ "email": email, "password": "correct horse battery" }))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-        (id, r.body["result"]["token"].as_str().unwrap().to_owned())
+        r.body["result"]["token"].as_str().unwrap().to_owned()
     }
 
     /// A signed-up account that joined the marketplace with `role`.

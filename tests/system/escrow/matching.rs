@@ -48,10 +48,13 @@ async fn a_pending_match_expires_after_seven_days() {
         "pending"
     );
 
-    // Seven days on, the scheduler expires it (whichever scheduler pass gets there first).
+    // Seven days on, the scheduler expires it (whichever scheduler pass gets there first). The
+    // client's session has idled out by now too (7 days): a new one reads on. (The old token
+    // worked only while the gateway's 5-second session cache still held it: a flake on a slow run.)
     app.clock.advance(chrono::Duration::days(1));
+    let client = app.log_in("client-expiry@example.com").await;
     scheduler.run_due().await.unwrap();
-    wait_until(&app, &format!("/v1/marketplace/matches/{proposal}"), &s.client, "match expired", |b| {
+    wait_until(&app, &format!("/v1/marketplace/matches/{proposal}"), &client, "match expired", |b| {
         b["status"] == "expired"
     })
     .await;
@@ -60,9 +63,9 @@ async fn a_pending_match_expires_after_seven_days() {
         .await
         .unwrap();
     assert_eq!(status, "done");
-    let late = app.command("marketplace", "accept-match", Some(&s.client), json!({ "matchId": proposal })).await;
+    let late = app.command("marketplace", "accept-match", Some(&client), json!({ "matchId": proposal })).await;
     assert_eq!(late.status, 409, "{:?}", late.body);
-    let project = app.get(&format!("/v1/marketplace/projects/{p}"), Some(&s.client)).await;
+    let project = app.get(&format!("/v1/marketplace/projects/{p}"), Some(&client)).await;
     assert_eq!(project.body["status"], "funded", "an expired proposal matched nobody");
     app.cleanup().await;
 }
