@@ -194,12 +194,17 @@ impl ProjectorRuntime {
         to: LogPosition,
     ) -> Result<Applied, ProjectionError> {
         let mut tx = self.pool().begin().await?;
-        if !events.is_empty() {
-            projector.apply(&mut tx, tables, events).await?;
-        }
+        // The checkpoint first: it checks that the tables are still the ones `from` describes and
+        // locks the checkpoint row (a rebuild's swap takes that row before the tables, so the two
+        // queue instead of deadlocking). Applied first, a batch already in the swapped-in tables
+        // failed on their unique keys before the check could say "moved", and the projector
+        // stalled on an event that was not at fault.
         if !advance_checkpoint(&mut tx, name, from, to).await? {
             tx.rollback().await?;
             return Ok(Applied::Moved);
+        }
+        if !events.is_empty() {
+            projector.apply(&mut tx, tables, events).await?;
         }
         tx.commit().await?;
         if !events.is_empty() {
@@ -603,16 +608,18 @@ impl ProjectorRuntime {
             sqlx::query(definition).execute(self.pool()).await?;
         }
 
-        // Swap: take the live tables (waits for an in-flight live batch), apply what arrived
-        // meanwhile, rename, and hand the shadow checkpoint to the live projector.
+        // Swap: take the live checkpoint row (waits for an in-flight live batch, which holds it
+        // from its first statement), then the live tables (waits for readers), apply what arrived
+        // meanwhile, rename, and hand the shadow checkpoint to the live projector. A live batch
+        // waiting on the row finds the checkpoint moved once this commits, and re-reads.
         let mut tx = self.pool().begin().await?;
-        for table in live {
-            sqlx::query(&format!("lock table {table} in access exclusive mode")).execute(&mut *tx).await?;
-        }
         sqlx::query("select 1 from consumer_checkpoints where name = $1 for update")
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        for table in live {
+            sqlx::query(&format!("lock table {table} in access exclusive mode")).execute(&mut *tx).await?;
+        }
         loop {
             let batch =
                 self.store.read_filtered(at, self.config.batch_size, &types, projector.reads_metadata()).await?;
