@@ -121,8 +121,7 @@ pub fn document(state: &AppState) -> OpenApi {
             .response("401", problem("Not signed in, or a bad signature"))
             .response("404", problem("Not found"))
             .build();
-        let method = if doc.method == "get" { HttpMethod::Get } else { HttpMethod::Post };
-        paths = paths.path(doc.path, PathItem::new(method, op));
+        paths = paths.path(doc.path, PathItem::new(doc.method.clone(), op));
     }
     let mut tables: Vec<_> = state.tables.values().collect();
     tables.sort_by_key(|(t, _)| (t.context, t.name));

@@ -152,7 +152,7 @@ pub struct ContextModule {
 
 /// One endpoint outside the command/query contract, as the OpenAPI document lists it.
 pub struct RouteDoc {
-    pub method: &'static str,
+    pub method: utoipa::openapi::HttpMethod,
     pub path: &'static str,
     pub summary: &'static str,
     /// Who may call it and how it authenticates, in words.

@@ -551,8 +551,8 @@ impl ProjectorRuntime {
         // Fresh shadow tables shaped like the live ones, and a fresh shadow checkpoint. Their
         // secondary indexes are dropped now and built after the replay, one sorted pass each,
         // instead of being updated row by row (about half the replay's cost with four or five
-        // indexes a table). Unique indexes and those behind constraints stay: `on conflict`
-        // needs them, and so does the row order a projector relies on.
+        // indexes a table). Unique indexes and those behind constraints stay: `on conflict` and
+        // the projectors' duplicate checks need them during the replay.
         let mut deferred: Vec<String> = Vec::new();
         {
             let mut tx = self.pool().begin().await?;

@@ -582,13 +582,12 @@ impl PgEventStore {
         Ok(ReadBatch { events, checkpoint, full })
     }
 
-    /// A merge of per-type range scans of the `(event_type, txid, position)` index: each handled
-    /// type gives at most `limit` entries in log order, and the first `limit` of their union are
-    /// the page. The cost is bounded by (types × limit), whatever the backlog and whatever other
-    /// contexts write.
-    /// A page of the events of `types` after `after`. Without `with_metadata`, the events come
-    /// with null metadata and empty hashes (half the bytes to send and parse), for readers that
-    /// use neither.
+    /// A page of the events of `types` after `after`: a merge of per-type range scans of the
+    /// `(event_type, txid, position)` index (each type gives at most `limit` entries in log order,
+    /// the first `limit` of their union are the page), so the cost is bounded by (types × limit)
+    /// whatever the backlog and whatever other contexts write. Without `with_metadata`, the events
+    /// come with null metadata and empty hashes (half the bytes to send and parse), for readers
+    /// that use neither.
     pub async fn read_filtered(
         &self,
         after: LogPosition,

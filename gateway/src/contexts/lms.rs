@@ -921,14 +921,14 @@ async fn verify_certificate(State(state): State<AppState>, Path(code): Path<Stri
 
 const ROUTE_DOCS: &[crate::registry::RouteDoc] = &[
     crate::registry::RouteDoc {
-        method: "post",
+        method: utoipa::openapi::HttpMethod::Post,
         path: "/v1/lms/webhooks/checkout",
         summary: "Checkout webhook (record-checkout-webhook)",
         description: "The payment provider only: raw JSON body signed with `Stripe-Signature` \
             (PAYMENT_WEBHOOK_SECRET). Idempotent on the event id; completes the purchase, then enrols.",
     },
     crate::registry::RouteDoc {
-        method: "get",
+        method: utoipa::openapi::HttpMethod::Get,
         path: "/v1/lms/certificates/verify/{code}",
         summary: "Verify a certificate by its code",
         description: "Public: no sign-in. Names as they were when the certificate was issued.",

@@ -24,20 +24,20 @@ use uuid::Uuid;
 
 pub const ROUTE_DOCS: &[crate::registry::RouteDoc] = &[
     crate::registry::RouteDoc {
-        method: "post",
+        method: utoipa::openapi::HttpMethod::Post,
         path: "/v1/marketplace/webhooks/payments",
         summary: "Payment provider webhook (record-payment-webhook)",
         description: "The provider only: raw JSON body signed with `Stripe-Signature: t=…,v1=HMAC-SHA256` \
             (PAYMENT_WEBHOOK_SECRET). Idempotent on the event id; bad signature 401, unknown payment 400.",
     },
     crate::registry::RouteDoc {
-        method: "post",
+        method: utoipa::openapi::HttpMethod::Post,
         path: "/v1/marketplace/webhooks/identity",
         summary: "Identity-check provider webhook (record-identity-verification)",
         description: "The provider only: signed like the payment webhook, with IDENTITY_WEBHOOK_SECRET.",
     },
     crate::registry::RouteDoc {
-        method: "get",
+        method: utoipa::openapi::HttpMethod::Get,
         path: "/v1/marketplace/projects/{id}/ledger",
         summary: "A project's ledger: escrowed, released, refunded, fees, held; always balances",
         description: "The project's client and freelancer, and staff.",
